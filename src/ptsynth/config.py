@@ -1,0 +1,296 @@
+"""The release configuration (TOML): dataset, privacy budget, release options, evaluation, schema.
+
+Why one loader: every knob that affects privacy is validated here, once, before any record is
+read, with messages naming the config file, the table/column and the rule. Unknown keys are
+errors (a typo such as ``epsilion`` must not silently fall back to a default).
+
+Layout::
+
+    [dataset]     name, subject_id?, ledger? (relative to this file), lifetime_epsilon?,
+                  lifetime_delta?, extra_columns = "error"|"ignore", missing_values = [""],
+                  domains_confirmed = true
+    [privacy]     epsilon, delta
+    [release]     reporting_length = 3, k = 10, synthesizer = "aggregate"|"pgm", rows?
+    [release.pgm] knobs passed to the PGM synthesizer as keyword arguments
+    [evaluation]  target?, holdout_fraction = 0.0 (a share of persons kept out of training, for the private evaluation only)
+    [[columns]]   see :mod:`ptsynth.schema`
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ptsynth.errors import ConfigError
+from ptsynth.schema import Schema
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SYNTHESIZERS = ("aggregate", "pgm")
+_TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "columns"})
+_DATASET_KEYS = frozenset(
+    {"name", "subject_id", "ledger", "lifetime_epsilon", "lifetime_delta", "extra_columns",
+     "missing_values", "domains_confirmed", "description"}
+)
+_PRIVACY_KEYS = frozenset({"epsilon", "delta"})
+_RELEASE_KEYS = frozenset({"reporting_length", "k", "synthesizer", "rows", "pgm"})
+_EVAL_KEYS = frozenset({"target", "holdout_fraction"})
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    subject_id: str | None = None
+    #: Lifetime ledger of the dataset (absolute, resolved relative to the config file), or None.
+    ledger: Path | None = None
+    lifetime_epsilon: float | None = None
+    lifetime_delta: float | None = None
+    extra_columns: str = "error"
+    missing_values: tuple[str, ...] = ("",)
+    #: False when the domains were proposed from the data (``ptsynth init``) and not yet
+    #: confirmed as public: a release must refuse or loudly flag such a config.
+    domains_confirmed: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    epsilon: float
+    delta: float
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    reporting_length: int = 3
+    k: int = 10
+    synthesizer: str = "aggregate"
+    rows: int | None = None
+    pgm: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    target: str | None = None
+    holdout_fraction: float = 0.0
+
+
+class _Ctx:
+    """Builds ConfigErrors that name the file and the table (one place for wording)."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+
+    def __call__(self, where: str, rule: str) -> ConfigError:
+        head = f"config {self.path}, " if self.path else ""
+        return ConfigError(f"{head}{where}: {rule}")
+
+
+def _table(data: Mapping[str, Any], key: str, allowed: frozenset[str], ctx: _Ctx, *, required: bool) -> dict[str, Any]:
+    if key not in data:
+        if required:
+            raise ctx(f"[{key}]", "table is missing")
+        return {}
+    tab = data[key]
+    if not isinstance(tab, Mapping):
+        raise ctx(f"[{key}]", "must be a table")
+    unknown = sorted(set(tab) - allowed)
+    if unknown:
+        raise ctx(f"[{key}]", f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+    return dict(tab)
+
+
+def _number(tab: Mapping[str, Any], key: str, where: str, ctx: _Ctx, *, lo: float, hi: float,
+            lo_open: bool, hi_open: bool, default: float | None = None, required: bool = False) -> float | None:
+    if key not in tab:
+        if required:
+            raise ctx(where, f"{key} is required")
+        return default
+    v = tab[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ctx(where, f"{key} must be a finite number")
+    v = float(v)
+    if (v < lo or (lo_open and v == lo)) or (v > hi or (hi_open and v == hi)):
+        lb = "(" if lo_open else "["
+        rb = ")" if hi_open else "]"
+        raise ctx(where, f"{key} must lie in {lb}{lo:g}, {hi:g}{rb}")
+    return v
+
+
+def _int(tab: Mapping[str, Any], key: str, where: str, ctx: _Ctx, *, lo: int, default: int | None) -> int | None:
+    if key not in tab:
+        return default
+    v = tab[key]
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise ctx(where, f"{key} must be an integer ≥ {lo}")
+    return v
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    """A validated release configuration. Build with :meth:`load` or :meth:`from_dict`."""
+
+    dataset: DatasetConfig
+    privacy: PrivacyConfig
+    release: ReleaseOptions
+    evaluation: EvaluationConfig
+    schema: Schema
+    path: Path | None = None
+
+    @property
+    def domains_confirmed(self) -> bool:
+        return self.dataset.domains_confirmed
+
+    @classmethod
+    def load(cls, path: str | Path) -> ReleaseConfig:
+        """Read and validate a TOML config. Raises :class:`ConfigError` / ``SchemaError``."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"config {path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"config {path}: is not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {path}: invalid TOML ({exc})") from None
+        return cls.from_dict(data, path=path)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, path: str | Path | None = None) -> ReleaseConfig:
+        """Validate an already parsed config (``path`` resolves a relative ledger and names errors)."""
+        p = Path(path) if path is not None else None
+        ctx = _Ctx(str(p) if p else None)
+        if not isinstance(data, Mapping):
+            raise ctx("config", "must be a table")
+        unknown = sorted(set(data) - _TOP_KEYS)
+        if unknown:
+            raise ctx("top level", f"unknown table(s) {', '.join(unknown)} (allowed: {', '.join(sorted(_TOP_KEYS))})")
+
+        ds = _table(data, "dataset", _DATASET_KEYS, ctx, required=True)
+        w = "[dataset]"
+        name = ds.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise ctx(w, "name must be a non-empty string")
+        subject = ds.get("subject_id")
+        if subject is not None and (not isinstance(subject, str) or not subject):
+            raise ctx(w, "subject_id must be a column name")
+        ledger = ds.get("ledger")
+        ledger_path: Path | None = None
+        if ledger is not None:
+            if not isinstance(ledger, str) or not ledger:
+                raise ctx(w, "ledger must be a path")
+            ledger_path = Path(ledger)
+            if not ledger_path.is_absolute() and p is not None:
+                ledger_path = (p.parent / ledger_path).resolve()
+        life_eps = _number(ds, "lifetime_epsilon", w, ctx, lo=0, hi=math.inf, lo_open=True, hi_open=True)
+        life_delta = _number(ds, "lifetime_delta", w, ctx, lo=0, hi=1, lo_open=False, hi_open=True)
+        if ledger_path is not None and (life_eps is None or life_delta is None):
+            raise ctx(w, "a ledger needs lifetime_epsilon and lifetime_delta (the dataset's total budget)")
+        extra = ds.get("extra_columns", "error")
+        if extra not in ("error", "ignore"):
+            raise ctx(w, "extra_columns must be 'error' or 'ignore'")
+        mv = ds.get("missing_values", [""])
+        if not isinstance(mv, list) or not all(isinstance(v, str) for v in mv):
+            raise ctx(w, "missing_values must be a list of strings")
+        confirmed = ds.get("domains_confirmed", True)
+        if not isinstance(confirmed, bool):
+            raise ctx(w, "domains_confirmed must be true or false")
+        desc = ds.get("description", "")
+        if not isinstance(desc, str):
+            raise ctx(w, "description must be a string")
+        dataset = DatasetConfig(
+            name=name, subject_id=subject, ledger=ledger_path, lifetime_epsilon=life_eps,
+            lifetime_delta=life_delta, extra_columns=extra,
+            missing_values=tuple(dict.fromkeys(v.strip() for v in mv)) or ("",),
+            domains_confirmed=confirmed, description=desc,
+        )
+
+        pr = _table(data, "privacy", _PRIVACY_KEYS, ctx, required=True)
+        eps = _number(pr, "epsilon", "[privacy]", ctx, lo=0, hi=math.inf, lo_open=True, hi_open=True, required=True)
+        delta = _number(pr, "delta", "[privacy]", ctx, lo=0, hi=1, lo_open=True, hi_open=True, required=True)
+        assert eps is not None and delta is not None
+        if life_eps is not None and eps > life_eps:
+            raise ctx("[privacy]", "epsilon exceeds the dataset's lifetime_epsilon")
+        if life_delta is not None and delta > life_delta:
+            raise ctx("[privacy]", "delta exceeds the dataset's lifetime_delta")
+        privacy = PrivacyConfig(epsilon=eps, delta=delta)
+
+        rel = _table(data, "release", _RELEASE_KEYS, ctx, required=False)
+        w = "[release]"
+        synth = rel.get("synthesizer", "aggregate")
+        if synth not in SYNTHESIZERS:
+            raise ctx(w, f"synthesizer must be one of {', '.join(SYNTHESIZERS)}")
+        pgm = rel.get("pgm", {})
+        if not isinstance(pgm, Mapping):
+            raise ctx("[release.pgm]", "must be a table")
+        release = ReleaseOptions(
+            reporting_length=_int(rel, "reporting_length", w, ctx, lo=1, default=3) or 3,
+            k=_int(rel, "k", w, ctx, lo=1, default=10) or 10,
+            synthesizer=synth,
+            rows=_int(rel, "rows", w, ctx, lo=1, default=None),
+            pgm=dict(pgm),
+        )
+
+        ev = _table(data, "evaluation", _EVAL_KEYS, ctx, required=False)
+        target = ev.get("target")
+        if target is not None and (not isinstance(target, str) or not target):
+            raise ctx("[evaluation]", "target must be a column name")
+        hf = _number(ev, "holdout_fraction", "[evaluation]", ctx, lo=0, hi=1, lo_open=False,
+                     hi_open=True, default=0.2)
+        evaluation = EvaluationConfig(target=target, holdout_fraction=float(hf if hf is not None else 0.0))
+
+        schema = Schema.from_dict(
+            data.get("columns", []), subject_id=subject, extra_columns=extra,
+            missing_values=dataset.missing_values, source=str(p) if p else None,
+        )
+        if target is not None and (
+            target not in schema.names or schema.column(target).kind in ("subject_id", "set")
+        ):
+            raise ctx("[evaluation]", "target must name a declared single-valued column")
+        return cls(dataset=dataset, privacy=privacy, release=release, evaluation=evaluation,
+                   schema=schema, path=p)
+
+    def to_dict(self) -> dict[str, Any]:
+        """TOML-ready dict (``tomli_w.dumps``); ``None`` fields are omitted, paths as strings."""
+        ds: dict[str, Any] = {"name": self.dataset.name}
+        if self.dataset.description:
+            ds["description"] = self.dataset.description
+        if self.dataset.subject_id:
+            ds["subject_id"] = self.dataset.subject_id
+        if self.dataset.ledger is not None:
+            ds["ledger"] = str(self.dataset.ledger)
+        for key in ("lifetime_epsilon", "lifetime_delta"):
+            v = getattr(self.dataset, key)
+            if v is not None:
+                ds[key] = v
+        ds["extra_columns"] = self.dataset.extra_columns
+        ds["missing_values"] = list(self.dataset.missing_values)
+        ds["domains_confirmed"] = self.dataset.domains_confirmed
+        rel: dict[str, Any] = {
+            "reporting_length": self.release.reporting_length,
+            "k": self.release.k,
+            "synthesizer": self.release.synthesizer,
+        }
+        if self.release.rows is not None:
+            rel["rows"] = self.release.rows
+        if self.release.pgm:
+            rel["pgm"] = dict(self.release.pgm)
+        ev: dict[str, Any] = {"holdout_fraction": self.evaluation.holdout_fraction}
+        if self.evaluation.target is not None:
+            ev["target"] = self.evaluation.target
+        cols = self.schema.to_dict()
+        return {
+            "dataset": ds,
+            "privacy": {"epsilon": self.privacy.epsilon, "delta": self.privacy.delta},
+            "release": rel,
+            "evaluation": ev,
+            "columns": cols,
+        }

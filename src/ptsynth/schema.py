@@ -1,0 +1,497 @@
+"""Column kinds, public domains and the missing-value policy of a dataset.
+
+Why a module of its own: every later step relies on the domains being *public*. They must come
+from the configuration (a code list, a codebook, agreed bin edges), never from the records, so
+that encoding costs no privacy budget. This module turns the ``[[columns]]`` tables of a release
+configuration into :class:`ColumnSpec` values, validates them in one place (errors name the
+config file, the column and the rule), and derives the encoded domains
+(:class:`~ptsynth.table.ColumnDomain`) that ingest, measurement and synthesis share.
+
+Kinds
+-----
+``categorical`` / ``ordinal``  a public list of ``values`` (ordinal: in order).
+``numeric``    public bin ``bins`` (edges, increasing); a value ``x`` falls in ``[e_i, e_{i+1})``;
+               labels like ``"[18, 25)"``; ``out_of_range = "error" | "clip"``.
+``date``       ISO 8601 dates mapped to a ``period`` (``year`` | ``quarter`` | ``month``) between
+               public ``start`` and ``end``; labels ``"2019"``, ``"2019-Q3"``, ``"2019-07"``.
+``set``        multi-valued cell (``"debt;threats"``) over public ``values``, split on
+               ``delimiter``; expanded to one binary member column ``"<name>=<value>"`` per value.
+``subject_id`` identifies a person; rows sharing it merge into one record and the column
+               itself is never encoded or released.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ptsynth.errors import SchemaError
+from ptsynth.table import ColumnDomain, EncodedTable
+
+#: Kinds a ``[[columns]]`` entry may declare.
+INPUT_KINDS = ("categorical", "ordinal", "numeric", "date", "set", "subject_id")
+PERIODS = ("year", "quarter", "month")
+_COLUMN_KEYS = frozenset(
+    {
+        "name", "kind", "values", "bins", "labels", "out_of_range", "period", "start", "end",
+        "delimiter", "max_values", "missing", "missing_values", "quasi_identifier", "sensitive",
+        "map", "description",
+    }
+)
+_NEEDS_VALUES = ("categorical", "ordinal", "set")
+
+
+def _fmt_edge(x: float) -> str:
+    """Edge as a person writes it: ``18`` not ``18.0``."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def bin_labels(edges: Sequence[float]) -> tuple[str, ...]:
+    """Labels ``"[a, b)"`` of the half-open bins between consecutive public edges."""
+    return tuple(f"[{_fmt_edge(a)}, {_fmt_edge(b)})" for a, b in zip(edges[:-1], edges[1:], strict=True))
+
+
+def period_ordinal(years: np.ndarray, months: np.ndarray, period: str) -> np.ndarray:
+    """Absolute period number of (year, month 1..12) pairs: comparable, consecutive integers."""
+    years = np.asarray(years, dtype=np.int64)
+    months = np.asarray(months, dtype=np.int64)
+    if period == "year":
+        return years
+    if period == "quarter":
+        return years * 4 + (months - 1) // 3
+    return years * 12 + (months - 1)
+
+
+def _period_label(p: int, period: str) -> str:
+    if period == "year":
+        return f"{p:04d}"
+    if period == "quarter":
+        return f"{p // 4:04d}-Q{p % 4 + 1}"
+    return f"{p // 12:04d}-{p % 12 + 1:02d}"
+
+
+def _as_date(value: Any, what: str, err: _Err) -> _dt.date:
+    """Accept a TOML date, a datetime, or an ISO string (``"2002"``, ``"2002-07"``, ``"2002-07-01"``)."""
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    if isinstance(value, int) and 1000 <= value <= 9999:
+        return _dt.date(value, 1, 1)
+    if isinstance(value, str):
+        parts = value.strip().split("-")
+        try:
+            nums = [int(p) for p in parts]
+            if len(nums) == 1:
+                return _dt.date(nums[0], 1, 1)
+            if len(nums) == 2:
+                return _dt.date(nums[0], nums[1], 1)
+            if len(nums) == 3:
+                return _dt.date(*nums)
+        except ValueError:
+            pass
+    raise err(f"{what} must be an ISO date such as 2002-01-01")
+
+
+class _Err:
+    """Builds SchemaErrors that name the config file and the column (one place for wording)."""
+
+    def __init__(self, source: str | None, column: str | None = None) -> None:
+        self.source, self.column = source, column
+
+    def __call__(self, rule: str) -> SchemaError:
+        where = []
+        if self.source:
+            where.append(f"config {self.source}")
+        if self.column:
+            where.append(f"column {self.column!r}")
+        return SchemaError((", ".join(where) + ": " if where else "") + rule)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One input column as declared in the configuration. All domains are public."""
+
+    name: str
+    kind: str
+    values: tuple[str, ...] = ()
+    bins: tuple[float, ...] = ()
+    bin_names: tuple[str, ...] = ()
+    out_of_range: str = "error"
+    period: str = "year"
+    start: _dt.date | None = None
+    end: _dt.date | None = None
+    delimiter: str = ";"
+    max_values: int | None = None
+    missing: str = "allow"
+    missing_values: tuple[str, ...] = ("",)
+    quasi_identifier: bool = False
+    sensitive: bool = False
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    # -- derived public facts ----------------------------------------------------------------
+    @property
+    def allows_missing(self) -> bool:
+        """Set members always allow "absent"; other kinds follow ``missing``."""
+        return self.kind == "set" or self.missing == "allow"
+
+    @property
+    def period_range(self) -> tuple[int, int]:
+        """First and last absolute period numbers (dates only)."""
+        assert self.start is not None and self.end is not None
+        lo = int(period_ordinal(np.array([self.start.year]), np.array([self.start.month]), self.period)[0])
+        hi = int(period_ordinal(np.array([self.end.year]), np.array([self.end.month]), self.period)[0])
+        return lo, hi
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Public labels of the non-missing codes (set: the member values)."""
+        if self.kind in _NEEDS_VALUES:
+            return self.values
+        if self.kind == "numeric":
+            return self.bin_names or bin_labels(self.bins)
+        if self.kind == "date":
+            lo, hi = self.period_range
+            return tuple(_period_label(p, self.period) for p in range(lo, hi + 1))
+        return ()
+
+    def member_name(self, value: str) -> str:
+        return f"{self.name}={value}"
+
+    def domains(self) -> tuple[ColumnDomain, ...]:
+        """Encoded columns of this input column (none for the subject id)."""
+        common = {"quasi_identifier": self.quasi_identifier, "sensitive": self.sensitive}
+        if self.kind == "subject_id":
+            return ()
+        if self.kind == "set":
+            return tuple(
+                ColumnDomain(self.member_name(v), ("1",), source=self.name, kind="set_member",
+                             allows_missing=True, **common)
+                for v in self.values
+            )
+        return (
+            ColumnDomain(self.name, self.labels, source=self.name, kind=self.kind,
+                         allows_missing=self.allows_missing, **common),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """TOML-ready form (round-trips through :func:`parse_column`)."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if self.kind in _NEEDS_VALUES:
+            out["values"] = list(self.values)
+        if self.kind == "numeric":
+            out["bins"] = [int(b) if float(b).is_integer() else b for b in self.bins]
+            if self.bin_names:
+                out["labels"] = list(self.bin_names)
+        if self.kind in ("numeric", "date"):
+            out["out_of_range"] = self.out_of_range
+        if self.kind == "date":
+            out["period"] = self.period
+            out["start"], out["end"] = self.start, self.end
+        if self.kind == "set":
+            out["delimiter"] = self.delimiter
+            if self.max_values is not None:
+                out["max_values"] = self.max_values
+        out["missing"] = self.missing
+        if self.missing_values != ("",):
+            out["missing_values"] = list(self.missing_values)
+        if self.quasi_identifier:
+            out["quasi_identifier"] = True
+        if self.sensitive:
+            out["sensitive"] = True
+        if self.mapping:
+            out["map"] = dict(self.mapping)
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+def _str_list(value: Any, what: str, err: _Err) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise err(f"{what} must be a non-empty list")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (str, int)):
+            raise err(f"{what} must hold strings (or integers)")
+        out.append(str(v))
+    if len(set(out)) != len(out):
+        raise err(f"{what} holds the same entry twice")
+    return tuple(out)
+
+
+def _choice(spec: Mapping[str, Any], key: str, options: Sequence[str], default: str, err: _Err) -> str:
+    value = spec.get(key, default)
+    if value not in options:
+        raise err(f"{key} must be one of {', '.join(repr(o) for o in options)}")
+    return str(value)
+
+
+def _flag(spec: Mapping[str, Any], key: str, err: _Err) -> bool:
+    value = spec.get(key, False)
+    if not isinstance(value, bool):
+        raise err(f"{key} must be true or false")
+    return value
+
+
+def parse_column(
+    spec: Mapping[str, Any],
+    *,
+    source: str | None = None,
+    position: int = 0,
+    default_missing_values: Sequence[str] = ("",),
+) -> ColumnSpec:
+    """Validate one ``[[columns]]`` table. Raises :class:`SchemaError` naming config and column."""
+    if not isinstance(spec, Mapping):
+        raise _Err(source, f"#{position + 1}")("each [[columns]] entry must be a table")
+    name = spec.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _Err(source, f"#{position + 1}")("name must be a non-empty string")
+    err = _Err(source, name)
+    unknown = sorted(set(spec) - _COLUMN_KEYS)
+    if unknown:
+        raise err(f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(_COLUMN_KEYS))})")
+    kind = _choice(spec, "kind", INPUT_KINDS, "", err) if "kind" in spec else None
+    if kind is None:
+        raise err(f"kind is required (one of {', '.join(INPUT_KINDS)})")
+    kw: dict[str, Any] = {"name": name, "kind": kind}
+    kw["missing"] = _choice(spec, "missing", ("allow", "forbid"), "forbid" if kind == "subject_id" else "allow", err)
+    kw["quasi_identifier"] = _flag(spec, "quasi_identifier", err)
+    kw["sensitive"] = _flag(spec, "sensitive", err)
+    if "description" in spec:
+        if not isinstance(spec["description"], str):
+            raise err("description must be a string")
+        kw["description"] = spec["description"]
+    mv = spec.get("missing_values", list(default_missing_values))
+    if not isinstance(mv, list) or not all(isinstance(v, str) for v in mv):
+        raise err("missing_values must be a list of strings")
+    kw["missing_values"] = tuple(dict.fromkeys(v.strip() for v in mv)) or ("",)
+
+    irrelevant = {
+        "values": kind not in _NEEDS_VALUES,
+        "bins": kind != "numeric",
+        "labels": kind != "numeric",
+        "out_of_range": kind not in ("numeric", "date"),
+        "period": kind != "date",
+        "start": kind != "date",
+        "end": kind != "date",
+        "delimiter": kind != "set",
+        "max_values": kind != "set",
+        "map": kind not in _NEEDS_VALUES,
+    }
+    stray = sorted(k for k, bad in irrelevant.items() if bad and k in spec)
+    if stray:
+        raise err(f"key(s) {', '.join(stray)} do not apply to kind {kind!r}")
+
+    if kind in _NEEDS_VALUES:
+        if "values" not in spec:
+            raise err(f"kind {kind!r} needs a public list of values (from a code list, not from the data)")
+        values = _str_list(spec["values"], "values", err)
+        if any(v.strip() != v or v == "" for v in values):
+            raise err("values must be non-empty and have no leading/trailing spaces")
+        clash = set(values) & set(kw["missing_values"])
+        if clash:
+            raise err("a value is also listed in missing_values")
+        kw["values"] = values
+        mapping = spec.get("map", {})
+        if not isinstance(mapping, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+        ):
+            raise err("map must be a table of string → string")
+        bad_targets = [v for v in mapping.values() if v not in values and v not in kw["missing_values"]]
+        if bad_targets:
+            raise err("map targets must be declared values (or missing_values)")
+        kw["mapping"] = {k.strip(): v for k, v in mapping.items()}
+    if kind == "set":
+        delim = spec.get("delimiter", ";")
+        if not isinstance(delim, str) or not delim or delim.strip() != delim:
+            raise err("delimiter must be a non-empty string without spaces")
+        if any(delim in v for v in kw["values"]):
+            raise err("a value contains the delimiter")
+        kw["delimiter"] = delim
+        if "max_values" in spec:
+            mx = spec["max_values"]
+            if isinstance(mx, bool) or not isinstance(mx, int) or mx < 1:
+                raise err("max_values must be a positive integer")
+            kw["max_values"] = mx
+    if kind == "numeric":
+        if "bins" not in spec:
+            raise err("kind 'numeric' needs public bin edges 'bins' (e.g. [0, 18, 25, 100])")
+        edges = spec["bins"]
+        if (
+            not isinstance(edges, list)
+            or len(edges) < 2
+            or not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in edges)
+        ):
+            raise err("bins must be a list of at least two numbers")
+        arr = np.asarray(edges, dtype=np.float64)
+        if not np.all(np.isfinite(arr)) or not np.all(np.diff(arr) > 0):
+            raise err("bins must be finite and strictly increasing")
+        kw["bins"] = tuple(float(e) for e in arr)
+        if "labels" in spec:
+            names = _str_list(spec["labels"], "labels", err)
+            if len(names) != len(arr) - 1:
+                raise err("labels must have one entry per bin (len(bins) - 1)")
+            kw["bin_names"] = names
+    if kind in ("numeric", "date"):
+        kw["out_of_range"] = _choice(spec, "out_of_range", ("error", "clip"), "error", err)
+    if kind == "date":
+        kw["period"] = _choice(spec, "period", PERIODS, "year", err)
+        if "start" not in spec or "end" not in spec:
+            raise err("kind 'date' needs public 'start' and 'end' dates")
+        kw["start"] = _as_date(spec["start"], "start", err)
+        kw["end"] = _as_date(spec["end"], "end", err)
+        if kw["end"] < kw["start"]:
+            raise err("end is before start")
+    col = ColumnSpec(**kw)
+    if kind == "date":
+        lo, hi = col.period_range
+        if hi - lo + 1 > 10_000:
+            raise err("date range holds more than 10000 periods")
+    return col
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The declared input columns of a dataset, in encoded-column order.
+
+    Attributes:
+        columns: the declared input columns (``subject_id`` included).
+        subject_id: name of the subject-id column, or ``None`` (one row = one person).
+        extra_columns: ``"error"`` or ``"ignore"`` for input columns the schema does not declare.
+        source: the config file it came from (named in error messages).
+    """
+
+    columns: list[ColumnSpec]
+    subject_id: str | None = None
+    extra_columns: str = "error"
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        err = _Err(self.source)
+        names = [c.name for c in self.columns]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise err(f"column {dup[0]!r} is declared twice")
+        if self.extra_columns not in ("error", "ignore"):
+            raise err("extra_columns must be 'error' or 'ignore'")
+        ids = [c.name for c in self.columns if c.kind == "subject_id"]
+        if len(ids) > 1:
+            raise err("more than one column has kind 'subject_id'")
+        subject = self.subject_id
+        if subject is None and ids:
+            subject = ids[0]
+        elif subject is not None:
+            if ids and ids[0] != subject:
+                raise err(f"[dataset] subject_id {subject!r} differs from the subject_id column {ids[0]!r}")
+            if not ids:
+                if subject in names:
+                    raise _Err(self.source, subject)(
+                        "is the [dataset] subject_id, so its kind must be 'subject_id'")
+                self.columns.append(ColumnSpec(name=subject, kind="subject_id", missing="forbid"))
+        object.__setattr__(self, "subject_id", subject)
+        encoded = [d.name for c in self.columns for d in c.domains()]
+        clash = sorted({n for n in encoded if encoded.count(n) > 1})
+        if clash:
+            raise err(f"encoded column name {clash[0]!r} occurs twice (a set member clashes with a column)")
+        if not encoded:
+            raise err("no columns to release (declare at least one non-id column)")
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(
+        cls,
+        columns: Sequence[Mapping[str, Any]],
+        *,
+        subject_id: str | None = None,
+        extra_columns: str = "error",
+        missing_values: Sequence[str] = ("",),
+        source: str | None = None,
+    ) -> Schema:
+        """Build from the ``[[columns]]`` list of a config (validated; see :func:`parse_column`)."""
+        if not isinstance(columns, (list, tuple)) or not columns:
+            raise _Err(source)("[[columns]] must declare at least one column")
+        specs = [
+            parse_column(c, source=source, position=i, default_missing_values=missing_values)
+            for i, c in enumerate(columns)
+        ]
+        return cls(specs, subject_id=subject_id, extra_columns=extra_columns, source=source)
+
+    # -- lookups ----------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"no column named {name!r}")
+
+    @property
+    def data_columns(self) -> list[ColumnSpec]:
+        """Declared columns that are encoded (all but the subject id)."""
+        return [c for c in self.columns if c.kind != "subject_id"]
+
+    def encoded_domains(self) -> tuple[ColumnDomain, ...]:
+        """Public domains of the encoded table, set columns expanded to member columns."""
+        return tuple(d for c in self.columns for d in c.domains())
+
+    @property
+    def quasi_identifiers(self) -> list[str]:
+        return [d.name for d in self.encoded_domains() if d.quasi_identifier]
+
+    @property
+    def sensitive(self) -> list[str]:
+        return [d.name for d in self.encoded_domains() if d.sensitive]
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        """``[[columns]]`` list, TOML-ready."""
+        return [c.to_dict() for c in self.columns]
+
+    # -- back to the input shape ---------------------------------------------------------------
+    def decode(self, table: EncodedTable) -> pd.DataFrame:
+        """Records in the input shape: one column per declared (non-id) column, strings.
+
+        Set columns are condensed into one cell joined with their delimiter (members in declared
+        order), numeric columns hold bin labels, dates period labels; missing is ``""``.
+        Vectorised: categorical columns via label lookup arrays, set columns via a bit mask
+        lookup (or column-wise concatenation when a set has many members).
+        """
+        out: dict[str, np.ndarray] = {}
+        n = table.n_records
+        for col in self.data_columns:
+            if col.kind == "set":
+                idx = [table.index_of(col.member_name(v)) for v in col.values]
+                present = table.codes[:, idx] == 0
+                out[col.name] = _join_members(present, col.values, col.delimiter)
+                continue
+            j = table.index_of(col.name)
+            dom = table.domains[j]
+            lut = np.array(list(dom.labels) + ([""] if dom.allows_missing else []), dtype=object)
+            codes = table.codes[:, j].astype(np.int64)
+            out[col.name] = lut[codes] if n else np.empty(0, dtype=object)
+        return pd.DataFrame(out, dtype=object)
+
+
+def _join_members(present: np.ndarray, values: Sequence[str], delim: str) -> np.ndarray:
+    """Condense an ``(n, m)`` presence matrix into ``delim``-joined strings, vectorised."""
+    n, m = present.shape
+    if m <= 12:
+        bits = present.astype(np.int64) @ (1 << np.arange(m, dtype=np.int64))
+        lut = np.array(
+            [delim.join(v for b, v in enumerate(values) if mask >> b & 1) for mask in range(1 << m)],
+            dtype=object,
+        )
+        return lut[bits]
+    result = np.full(n, "", dtype=object)
+    for b, v in enumerate(values):  # loop over members, not rows
+        sep = np.where(result == "", "", delim)
+        result = np.where(present[:, b], result + sep + v, result)
+    return result
+

@@ -1,0 +1,32 @@
+"""Shared fixtures: the built-in demo data, and the optional real public data in ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("PTSYNTH_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real public data not found at {path} (set PTSYNTH_SHARED_DATA); skipped on a fresh clone")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,000 demo case records, generated once per session."""
+    from ptsynth.demo import generate_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.csv"
+    generate_demo(2_000, 7, path)
+    return path
