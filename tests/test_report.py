@@ -1,0 +1,112 @@
+"""JSON and HTML reports: schema, round trip, escaping, self-containment, no record values."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from ptsynth.evaluate import evaluate
+from ptsynth.report import read_json_report, render_html, write_html_report, write_json_report
+from ptsynth.table import ColumnDomain, EncodedTable
+
+SECRET_LABEL = "Zz-secret-label-91"
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    rng = np.random.default_rng(2)
+    doms = (
+        ColumnDomain("<script>alert(1)</script>", ("a", SECRET_LABEL), quasi_identifier=True),
+        ColumnDomain("age", tuple(str(i) for i in range(6)), kind="ordinal",
+                     quasi_identifier=True),
+        ColumnDomain("means=debt", ("1",), source="means", kind="set_member", sensitive=True),
+        ColumnDomain("sex", ("f", "m"), sensitive=True),
+    )
+    n = 400
+    codes = np.stack([rng.integers(0, d.size, n) for d in doms], 1)
+    real = EncodedTable(codes, doms)
+    syn = real.with_codes(np.stack([rng.integers(0, d.size, n) for d in doms], 1))
+    hold = real.with_codes(np.stack([rng.integers(0, d.size, 100) for d in doms], 1))
+    ledger = {"total": {"epsilon": 1.0, "delta": 1e-9, "rho": 0.0152},
+              "entries": [{"query": "record count", "mechanism": "laplace", "rho": 0.0002,
+                           "epsilon": 0.02},
+                          {"query": "1-way <age> & <sex>", "mechanism": "gaussian",
+                           "rho": 0.015, "epsilon": 0.98}]}
+    return evaluate(real, syn, holdout=hold, target="sex", ledger=ledger, seed=0,
+                    n_attacks=100, dcr_sample=100, k=5)
+
+
+def _figures(obj, path=""):
+    if isinstance(obj, dict):
+        if "value" in obj and "definition" in obj:
+            yield path, obj
+        for k, v in obj.items():
+            if k != "definitions":
+                yield from _figures(v, f"{path}/{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _figures(v, f"{path}/{i}")
+
+
+def test_json_round_trip_and_every_figure_named(report: dict, tmp_path) -> None:
+    p = write_json_report(report, tmp_path / "r.json")
+    text = p.read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text
+    data = read_json_report(p)
+    assert data["schema_version"] == 1
+    figs = list(_figures(data))
+    assert len(figs) > 40
+    for path, f in figs:
+        assert f["definition"] in data["definitions"], path
+    assert data["utility"]["visibility"] == "private" and data["budget"]["visibility"] == "public"
+    assert data["budget"]["spent_rho"]["value"] == pytest.approx(0.0152)
+
+
+def test_json_rejects_unknown_schema(tmp_path) -> None:
+    with pytest.raises(ValueError, match="schema_version"):
+        write_json_report({"schema_version": 99}, tmp_path / "x.json")
+    (tmp_path / "y.json").write_text(json.dumps({"schema_version": 2}))
+    with pytest.raises(ValueError):
+        read_json_report(tmp_path / "y.json")
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_html_self_contained_escaped_and_marked(report: dict, tmp_path) -> None:
+    path = write_html_report(report, tmp_path / "r.html")
+    html = path.read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html      # column name escaped
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert SECRET_LABEL not in html                     # no record-level value anywhere
+    assert not re.search(r'(src|href)\s*=\s*"https?:', html)
+    assert "@import" not in html and "url(" not in html
+    assert "NOT FOR PUBLICATION" in html
+    parser = _Collect()
+    parser.feed(html)
+    charts = [a for t, a in parser.tags if t == "svg" and "data-chart" in a]
+    names = {a["data-chart"] for a in charts}
+    assert {"marginal-error", "preservation-by-length", "worst-column-sets", "attack-risks",
+            "budget", "dcr"} <= names
+    marks = [a for t, a in parser.tags if t in ("rect", "path") and "mark" in a.get("class", "")]
+    assert marks and all("data-value" in a for a in marks)
+    sections = {a["id"]: a.get("data-visibility") for t, a in parser.tags if t == "section"
+                and "data-visibility" in a}
+    assert sections["utility"] == "private" and sections["risk"] == "private"
+    assert sections["budget"] == "public"
+
+
+def test_html_without_optional_sections() -> None:
+    minimal = {"schema_version": 1, "summary": {"verdicts": []}, "utility": None, "risk": None}
+    html = render_html(minimal)
+    assert html.startswith("<!DOCTYPE html>") and "Synthetic data evaluation" in html
