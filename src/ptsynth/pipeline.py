@@ -20,7 +20,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
 
@@ -318,6 +318,7 @@ def release(
             (staging / "report.json").write_text(json.dumps(report, indent=2, default=_json_default))
 
         manifest = _manifest(cfg, data, staging, release_id, rng, seed, warnings, aggregates)
+        manifest["ledger_head_hash"] = ledger.head_hash  # anchors budget.json's hash chain
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
 
         # 6. Commit: ledger first (the budget is spent whatever happens next), then the rename.
@@ -381,6 +382,8 @@ def _json_default(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, (date, time)):  # TOML dates in the config
+        return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
