@@ -19,7 +19,7 @@ Layout::
 from __future__ import annotations
 
 import math
-import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +27,6 @@ from typing import Any
 
 from ptsynth.errors import ConfigError
 from ptsynth.schema import Schema
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 SYNTHESIZERS = ("aggregate", "pgm")
 _TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "columns"})

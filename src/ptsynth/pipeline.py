@@ -20,7 +20,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +205,7 @@ def release(
         warnings.append(
             f"noise drawn from a seeded generator (seed {seed}): reproducible, NOT FOR RELEASE"
         )
-    release_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    release_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     accountant = Accountant(cfg.privacy.epsilon, cfg.privacy.delta, rng=rng, release_id=release_id)
 
     # 1. Budget first: reserve in the dataset's lifetime ledger before reading any record.
@@ -427,7 +427,7 @@ def _manifest(
     return {
         "schema_version": 1,
         "release_id": release_id,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": _versions(),
         "config": cfg.to_dict(),
         "privacy": {

@@ -38,7 +38,7 @@ Privacy costs (ρ per measurement)
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import numpy as np
@@ -164,7 +164,7 @@ def rho_from_epsilon_delta(epsilon: float, delta: float) -> float:
 
 
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class Accountant:
