@@ -265,3 +265,126 @@ def test_presets_read_real_data(config, data, rows):
     t = read_records(path, cfg.schema)
     assert t.n_records == rows
     t.validate()
+
+
+# ---- streaming: blocks must not change codes, row numbers or counts ----------------------
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """Blocks of a few rows / bytes so that small inputs span many blocks."""
+    import ptsynth.records as records
+
+    monkeypatch.setattr(records, "BLOCK_ROWS", 3)
+    monkeypatch.setattr(records, "BLOCK_BYTES", 64)
+
+
+def _merge_frame(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    pid = rng.integers(0, n // 3, n).astype(str)
+    pid[rng.random(n) < 0.1] = ""  # rows without id stand alone
+    g = np.where(rng.random(n) < 0.5, "", "a")
+    m = rng.choice(["", "x", "y;z", "x;y"], n)
+    return pd.DataFrame({"pid": pid, "g": g, "h": ["1"] * n, "m": m})
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "feather", "frame"])
+def test_blocks_do_not_change_codes(tmp_path, monkeypatch, fmt):
+    s = Schema.from_dict([{"name": "pid", "kind": "subject_id", "missing": "allow"},
+                          {"name": "g", "kind": "categorical", "values": ["a", "b"]},
+                          {"name": "h", "kind": "ordinal", "values": ["1", "2"]},
+                          {"name": "m", "kind": "set", "values": ["x", "y", "z"]}])
+    df = _merge_frame(300)
+    whole = read_records(df, s)
+    import ptsynth.records as records
+
+    monkeypatch.setattr(records, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(records, "BLOCK_BYTES", 128)
+    if fmt == "frame":
+        src = df
+    else:
+        src = tmp_path / f"x.{fmt}"
+        if fmt == "csv":
+            df.to_csv(src, index=False)
+        else:
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if fmt == "parquet":
+                pq.write_table(table, src, row_group_size=11)
+            else:
+                feather.write_feather(table, src, chunksize=13)
+    t = read_records(src, s)
+    assert t.n_records < 300
+    np.testing.assert_array_equal(t.codes, whole.codes)
+    # reference: first-appearance order of ids, lone rows in place
+    ids = df["pid"].tolist()
+    order = []
+    for i, p in enumerate(ids):
+        if p == "" or p not in ids[:i]:
+            order.append(i)
+    assert t.n_records == len(order)
+    np.testing.assert_array_equal(t.column("m=x"), [0 if any(
+        "x" in df["m"][j].split(";") for j in range(len(ids)) if (ids[j] == ids[i] and ids[i] != "") or j == i)
+        else 1 for i in order])
+
+
+def test_row_numbers_and_counts_exact_across_blocks(tmp_path, tiny_blocks):
+    good = (CORPUS / "valid.csv").read_text().splitlines()
+    bad_rows = [40, 41, 77, 300]  # 1-based data row numbers that hold an unknown gender
+    lines = [good[0]]
+    for i in range(1, 400):
+        g = "SECRETG" if i in bad_rows else "Woman"
+        lines.append(f"{i},{g},30,2015-02-01,debt,1")
+    path = tmp_path / "many.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        read_records(path, SCHEMA)
+    assert info.value.row == bad_rows[0] + 1 and info.value.column == "gender"
+    assert info.value.more == len(bad_rows) - 1
+    assert "SECRETG" not in str(info.value)
+
+
+def test_earlier_column_wins_over_earlier_block(tmp_path, tiny_blocks):
+    """The reported rule is the one a whole-file pass meets first (column order), not the first
+    block with a problem: a late bad 'gender' beats an early bad 'forced'."""
+    good = (CORPUS / "valid.csv").read_text().splitlines()
+    lines = [good[0]] + [f"{i},Woman,30,2015-02-01,debt,1" for i in range(1, 200)]
+    lines[3] = "3,Woman,30,2015-02-01,debt,SECRETF"
+    lines[150] = "150,SECRETG,30,2015-02-01,debt,1"
+    path = tmp_path / "order.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        read_records(path, SCHEMA)
+    assert info.value.column == "gender" and info.value.row == 151 and info.value.more == 0
+
+
+def test_ragged_row_in_late_block_wins(tmp_path, tiny_blocks):
+    good = (CORPUS / "valid.csv").read_text().splitlines()
+    lines = [good[0]] + [f"{i},SECRETG,30,2015-02-01,debt,1" for i in range(1, 100)]
+    lines[90] = "90,Woman,30"
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        read_records(path, SCHEMA)
+    assert "different number of fields" in info.value.rule and info.value.row == 91
+
+
+def test_conflict_across_blocks_names_first_row(tmp_path, tiny_blocks):
+    good = (CORPUS / "valid.csv").read_text().splitlines()
+    lines = [good[0]] + [f"{i},Woman,30,2015-02-01,debt,1" for i in range(1, 60)]
+    lines.append("7,Man,30,2015-02-01,debt,1")  # id 7 (row 8) disagrees in a later block
+    path = tmp_path / "conflict.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        read_records(path, SCHEMA)
+    assert info.value.row == 8 and info.value.column == "gender" and info.value.more == 0
+
+
+def test_codes_are_narrow():
+    t = _reference()
+    assert t.codes.dtype == np.uint8
+
+
+def test_blank_header_line(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("\ngender\nWoman\n")
+    with pytest.raises(InputError, match="header line is empty") as info:
+        read_records(path, SCHEMA)
+    assert info.value.row == 1
