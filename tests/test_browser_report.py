@@ -73,6 +73,22 @@ def test_report_renders_in_chromium(tmp_path: Path, record_property) -> None:
               "entries": [{"query": f"step {i}", "rho": 0.005, "epsilon": 0.4} for i in range(3)]}
     report = evaluate(real, syn, holdout=real.take(np.arange(200)), target="col4", ledger=ledger,
                       n_attacks=100, dcr_sample=100, seed=0)
+    # as the release pipeline merges it in: sizes, k-anonymity enforcement, warnings
+    report["release_id"] = "20250101T000000Z-test"
+    report["release"] = {
+        "sizes": {"real_records": 800, "holdout_records": 200, "synthetic_records": 800,
+                  "columns": 7, "aggregate_combinations": {1: 20, 2: 120, 3: 300}},
+        "protection": {"k": 10, "reporting_length": 3, "columns": ["col0", "col1", "col2"],
+                       "n_records_in": 800, "n_records_out": 796, "suppressed_cells": 31,
+                       "suppressed_cell_share": 31 / 2400, "records_with_suppression": 29,
+                       "record_suppression_share": 29 / 800, "dropped_records": 4,
+                       "dropped_share": 4 / 800, "rounds": 2,
+                       "final_check": {"ok": True, "k": 10, "reporting_length": 3,
+                                       "columns": ["col0", "col1", "col2"],
+                                       "smallest_count": 12}},
+        "warnings": ["noise drawn from a seeded generator (seed 7): reproducible, "
+                     "NOT FOR RELEASE"],
+    }
     html = write_html_report(report, tmp_path / "report.html")
     url = html.resolve().as_uri()
 
@@ -80,7 +96,8 @@ def test_report_renders_in_chromium(tmp_path: Path, record_property) -> None:
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-report-ready="1"' in dom.stdout, "inline script did not run"
     svgs = re.findall(r"<svg[^>]*data-chart=\"([^\"]+)\"[^>]*>", dom.stdout)
-    assert len(svgs) >= 6
+    assert len(svgs) >= 7 and "protection-suppression" in svgs
+    assert 'data-release-alert="not-for-release"' in dom.stdout
     for tag in re.findall(r"<svg[^>]*data-chart=\"[^\"]+\"[^>]*>", dom.stdout):
         rendered = re.search(r'data-rendered-marks="(\d+)"', tag)
         assert rendered and int(rendered.group(1)) > 0, f"chart without visible marks: {tag}"

@@ -100,3 +100,26 @@ def test_dcr_copy_is_zero_and_random_is_farther() -> None:
     assert res["synthetic"]["median"]["value"] == 0.0
     assert res["synthetic"]["zero_share"]["value"] == 1.0
     assert res["random"]["n"] == 200
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 40), st.integers(1, 40))
+def test_nearest_wide_rows_without_int_keys_equals_brute_force(seed: int, n_c: int,
+                                                                n_q: int) -> None:
+    """Product domain ≥ 2^62: no exact-match key path; duplicates still deduplicated."""
+    doms = tuple(ColumnDomain(f"b{i}", ("0", "1"), allows_missing=False) for i in range(70))
+    rng = np.random.default_rng(seed)
+    cand = (rng.random((n_c, 70)) < 0.1).astype(np.int64)
+    q = np.concatenate([cand[rng.integers(0, n_c, n_q)],
+                        (rng.random((n_q, 70)) < 0.1).astype(np.int64)])
+    d, arg = CodeNeighbours(cand, doms).nearest(q)
+    dist = (q[:, None, :] != cand[None, :, :]).mean(axis=2)
+    np.testing.assert_allclose(d, dist.min(axis=1), atol=1e-6)
+    np.testing.assert_array_equal(arg, dist.round(9).argmin(axis=1))
+
+
+def test_nearest_exact_match_takes_lowest_duplicate_index() -> None:
+    cand = np.array([[1, 0, 3], [0, 1, 2], [1, 0, 3], [0, 1, 2]])
+    d, arg = CodeNeighbours(cand, DOMS).nearest(np.array([[0, 1, 2], [1, 0, 3], [0, 1, 2]]))
+    np.testing.assert_array_equal(d, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(arg, [1, 0, 1])

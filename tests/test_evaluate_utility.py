@@ -185,3 +185,40 @@ def test_evaluate_rejects_other_domains() -> None:
     other = EncodedTable(np.array([[0, 0]]), (A, ColumnDomain("c", ("p", "q"))))
     with pytest.raises(ValueError, match="same public domains"):
         evaluate(real, other)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 60), st.integers(1, 6), st.booleans())
+def test_row_ids_partition_rows_like_byte_comparison(seed: int, n: int, d: int,
+                                                     wide: bool) -> None:
+    """Integer-key and raw-byte paths agree: same id iff the same row, across blocks."""
+    from ptsynth.evaluate.stats import row_ids
+
+    rng = np.random.default_rng(seed)
+    top = 2**15 if wide else 3   # wide: 6 columns of 2^15 overflow the int64 key
+    a = rng.integers(0, top, (n, d)).astype(np.uint16)
+    b = np.concatenate([a[: n // 2], rng.integers(0, top, (5, d)).astype(np.uint16)])
+    ia, ib = row_ids(a, b)
+    rows = np.concatenate([a, b])
+    ids = np.concatenate([ia, ib])
+    same_row = (rows[:, None, :] == rows[None, :, :]).all(axis=2)
+    np.testing.assert_array_equal(ids[:, None] == ids[None, :], same_row)
+
+
+def test_ml_efficacy_caps_classes_and_says_so() -> None:
+    from ptsynth.evaluate.utility import ML_MAX_CLASSES, ml_efficacy
+
+    rng = np.random.default_rng(4)
+    n_cls = ML_MAX_CLASSES + 5
+    tgt = ColumnDomain("t", tuple(f"c{i}" for i in range(n_cls)), allows_missing=False)
+    feat = ColumnDomain("f", tuple(f"c{i}" for i in range(n_cls)), allows_missing=False)
+    y = np.minimum(rng.geometric(0.12, 3000) - 1, n_cls - 1)
+    x = np.where(rng.random(3000) < 0.8, y, rng.integers(0, n_cls, 3000))
+    real = EncodedTable(np.stack([y, x], 1), (tgt, feat))
+    res = ml_efficacy(real, real, "t", holdout=None, seed=0)
+    assert res["n_classes"] == np.unique(y[:]).size > ML_MAX_CLASSES
+    assert res["classes_merged_into_other"] == res["n_classes"] - (ML_MAX_CLASSES - 1)
+    assert res["train_real"]["accuracy"]["value"] > 0.7   # f carries t 80% of the time
+    few = ml_efficacy(real.with_codes(np.stack([y % 3, x % 3], 1)), real.with_codes(
+        np.stack([y % 3, x % 3], 1)), "t", holdout=None, seed=0)
+    assert few["classes_merged_into_other"] == 0 and few["n_classes"] == 3

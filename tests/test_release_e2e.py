@@ -118,18 +118,21 @@ def test_library_twin(demo_csv: Path, tmp_path: Path) -> None:
 
 
 def test_dataset_ledger_refuses_release_over_lifetime(demo_csv: Path, tmp_path: Path) -> None:
-    """Lifetime ε=1.1 at δ=1e-5: zCDP composition lets two ε=1 (δ=1e-6) releases fit
-    (ρ adds: ε(2ρ) ≈ 1.01), the third would take it to ≈ 1.25 and is refused before reading."""
+    """zCDP composition across releases: ρ adds up. With a lifetime of ε(2.5ρ) at δ=1e-5, two
+    ε=1 (δ=1e-6) releases fit and the third is refused before a record is read."""
     import tomllib
 
     import tomli_w
 
-    from ptsynth.privacy import Ledger
+    from ptsynth.privacy import Ledger, epsilon_from_rho_delta, rho_from_epsilon_delta
+
+    lifetime_eps = epsilon_from_rho_delta(2.5 * rho_from_epsilon_delta(1.0, 1e-6), 1e-5)
+    assert 1.0 < lifetime_eps < 2.0  # composition in zCDP is sub-additive in ε
 
     ledger = tmp_path / "lifetime.json"
     cfg_path = tmp_path / "cfg.toml"
     data = tomllib.loads(Path(demo_config_path()).read_text())
-    data["dataset"].update({"ledger": str(ledger), "lifetime_epsilon": 1.1, "lifetime_delta": 1e-5})
+    data["dataset"].update({"ledger": str(ledger), "lifetime_epsilon": lifetime_eps, "lifetime_delta": 1e-5})
     cfg_path.write_text(tomli_w.dumps(data))
 
     def run(i: int):
@@ -143,8 +146,9 @@ def test_dataset_ledger_refuses_release_over_lifetime(demo_csv: Path, tmp_path: 
     assert third.exit_code == 1, third.output
     assert not (tmp_path / "r3").exists()
     lifetime = Ledger.load(ledger)
-    assert lifetime.total["epsilon"] <= 1.1
-    assert _run("budget", "check", ledger, "--max-epsilon", "1.1").exit_code == 0
+    assert lifetime.total["epsilon"] <= lifetime_eps
+    assert _run("budget", "check", ledger, "--max-epsilon", str(lifetime_eps)).exit_code == 0
+    assert _run("budget", "check", ledger, "--max-epsilon", "1.0").exit_code == 1
 
 
 @pytest.mark.shared_data

@@ -110,3 +110,82 @@ def test_html_without_optional_sections() -> None:
     minimal = {"schema_version": 1, "summary": {"verdicts": []}, "utility": None, "risk": None}
     html = render_html(minimal)
     assert html.startswith("<!DOCTYPE html>") and "Synthetic data evaluation" in html
+
+
+def _release_section() -> dict:
+    """A release section shaped like the one ``ptsynth.pipeline.release`` merges in."""
+    return {
+        "sizes": {"real_records": 400, "holdout_records": 100, "synthetic_records": 380,
+                  "columns": 4, "aggregate_combinations": {1: 8, 2: 21, 3: 17}},
+        "protection": {"k": 5, "reporting_length": 3, "columns": ["age"],
+                       "n_records_in": 400, "n_records_out": 380, "suppressed_cells": 12,
+                       "suppressed_cell_share": 0.03, "records_with_suppression": 12,
+                       "record_suppression_share": 0.03, "dropped_records": 20,
+                       "dropped_share": 0.05, "rounds": 1,
+                       "check": {"ok": True, "k": 5, "reporting_length": 3, "columns": ["age"],
+                                 "smallest_count": 6},
+                       "final_check": {"ok": True, "k": 5, "reporting_length": 3,
+                                       "columns": ["age"], "smallest_count": 6,
+                                       "violations": {1: 0, 2: 0, 3: 0}}},
+        "warnings": ["domains were proposed from the data <b>unconfirmed</b>",
+                     "noise drawn from a seeded generator (seed 3): reproducible, "
+                     "NOT FOR RELEASE"],
+    }
+
+
+def test_release_section_json_valid_and_tagged(report: dict, tmp_path) -> None:
+    merged = {**report, "release_id": "20250101T000000Z-abcd1234", "release": _release_section()}
+    data = read_json_report(write_json_report(merged, tmp_path / "r.json"))
+    rel = data["release"]
+    assert data["schema_version"] == 1 and data["release_id"] == "20250101T000000Z-abcd1234"
+    assert rel["visibility"] == "private" and rel["protection"]["visibility"] == "public"
+    assert rel["not_for_release"] is True
+    assert rel["sizes"]["aggregate_combinations"] == {"1": 8, "2": 21, "3": 17}
+    assert rel["protection"]["final_check"]["violations"] == {"1": 0, "2": 0, "3": 0}
+    assert "visibility" not in merged["release"]          # the caller's dict is not modified
+    clean = {**merged, "release": {**_release_section(), "warnings": []}}
+    assert read_json_report(write_json_report(clean, tmp_path / "c.json"))["release"][
+        "not_for_release"] is False
+
+
+@pytest.mark.parametrize("bad", [
+    {"warnings": "NOT FOR RELEASE"},            # a string, not a list
+    {"warnings": [3]},
+    {"sizes": [1, 2]},
+    {"protection": "k=5"},
+])
+def test_release_section_malformed_is_rejected(report: dict, tmp_path, bad: dict) -> None:
+    with pytest.raises(ValueError, match="release"):
+        write_json_report({**report, "release": bad}, tmp_path / "x.json")
+    with pytest.raises(ValueError, match="release"):
+        render_html({**report, "release": bad})
+    with pytest.raises(ValueError, match="release_id"):
+        write_json_report({**report, "release_id": 7}, tmp_path / "y.json")
+
+
+def test_html_release_section_rendered_with_warnings_first(report: dict) -> None:
+    html = render_html({**report, "release_id": "rel-<1>", "release": _release_section()})
+    alert = html.index('data-release-alert="not-for-release"')
+    assert alert < html.index('id="summary"') < html.index('id="release"')
+    assert "<title>NOT FOR RELEASE" in html
+    assert "&lt;b&gt;unconfirmed&lt;/b&gt;" in html and "<b>unconfirmed" not in html
+    assert "rel-&lt;1&gt;" in html
+    parser = _Collect()
+    parser.feed(html)
+    sections = {a["id"]: a.get("data-visibility") for t, a in parser.tags if t == "section"
+                and "data-visibility" in a}
+    assert sections["release"] == "private"
+    warnings = [a for t, a in parser.tags if t == "li" and "data-release-warning" in a]
+    assert len(warnings) == 2
+    assert '<p class="check ok" data-final-check="ok">' in html
+    assert "5.00%" in html and "3.00%" in html           # dropped and suppressed shares
+    assert "DP aggregate combinations released, length 3" in html
+    marks = re.findall(r'data-chart="protection-suppression".*?</svg>', html)
+    assert marks and marks[0].count('class="mark"') == 3
+    # no release section, no warning box; no protection enforced is said plainly
+    plain = render_html(report)
+    assert "data-release-alert" not in plain and 'id="release"' not in plain
+    no_qi = render_html({**report, "release": {"protection": {"quasi_identifiers": [], "k": 5},
+                                               "warnings": []}})
+    assert "k-anonymity was not enforced (no quasi-identifiers declared)" in no_qi
+    assert "data-release-alert" not in no_qi and "data-release-warning" not in no_qi

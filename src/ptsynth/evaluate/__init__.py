@@ -233,12 +233,15 @@ def evaluate(
         names = real.column_names
         half = real.n_columns // 2
         aux = ([names[i] for i in sorted(perm[:half])], [names[i] for i in sorted(perm[half:])])
+    index = _attacks.SynthIndex(synthetic)  # shared nearest-neighbour structures
     attack_list.append(_attacks.linkability(real, synthetic, holdout, aux, n_attacks=n_attacks,
-                                            seed=seed))
-    for secret in sens:
-        aux_cols = [q for q in qis if q != secret] or [c for c in real.column_names if c != secret]
-        attack_list.append(_attacks.inference(real, synthetic, holdout, secret, aux_cols,
-                                              n_attacks=n_attacks, seed=seed))
+                                            seed=seed, index=index))
+    inference_plan = [
+        (secret, [q for q in qis if q != secret] or [c for c in real.column_names if c != secret])
+        for secret in sens
+    ]
+    attack_list.extend(_attacks.inference_many(real, synthetic, holdout, inference_plan,
+                                               n_attacks=n_attacks, seed=seed, index=index))
     t = tick("attacks", t)
     risk = {
         "visibility": PRIVATE,

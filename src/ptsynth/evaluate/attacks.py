@@ -80,6 +80,13 @@ def _summarise(name: str, n_attacks: int | tuple[int, int, int], n_success: floa
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
 
 
+def _popcount_rows(words: np.ndarray) -> np.ndarray:
+    """Set bits per row of a uint64 matrix (``np.bitwise_count`` on numpy ≥ 2, else a table)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words).sum(axis=1, dtype=np.int64)
+    return _POPCOUNT[words.view(np.uint8)].sum(axis=1)
+
+
 class _PredicateCounter:
     """Counts records matching conjunctions of per-column range predicates, with bitsets.
 
@@ -107,10 +114,12 @@ class _PredicateCounter:
             for v in range(top + 1):  # one vectorised pass per domain value, not per row
                 onehot_cum.append(present & (col <= v))
             onehot_cum.append(~present)
-            blocks.append(np.packbits(np.stack(onehot_cum), axis=1))
+            packed = np.packbits(np.stack(onehot_cum), axis=1)
+            pad = (-packed.shape[1]) % 8  # whole 64-bit words: AND/XOR/popcount per word
+            blocks.append(np.pad(packed, ((0, 0), (0, pad))))
             offsets.append(off)
             off += top + 3
-        self.bits = np.concatenate(blocks, axis=0)
+        self.bits = np.ascontiguousarray(np.concatenate(blocks, axis=0)).view(np.uint64)
         self.offsets = np.array(offsets, dtype=np.int64)
 
     def count(self, cols: np.ndarray, lo: np.ndarray, hi: np.ndarray, neg: np.ndarray,
@@ -133,7 +142,7 @@ class _PredicateCounter:
                     present = self.bits[base[:, t] + top[:, t] + 1]
                     axis = np.where(negate[:, None], present ^ axis, axis)
                 acc = axis if acc is None else acc & axis
-            out[s:s + chunk] = _POPCOUNT[acc].sum(axis=1)
+            out[s:s + chunk] = _popcount_rows(acc)
         return out
 
 
@@ -214,18 +223,41 @@ def singling_out(real: EncodedTable, synth: EncodedTable, control: EncodedTable 
 
 
 # -- nearest-neighbour attacks -------------------------------------------------------------
+class SynthIndex:
+    """Nearest synthetic record on a column subset, built once per subset and reused.
+
+    Why: every inference attack on the quasi-identifiers searches the same synthetic records on
+    the same columns; the distinct-row reduction and the candidate encoding are shared, and all
+    targets of all attacks on one subset go through one :meth:`CodeNeighbours.nearest` call.
+    """
+
+    def __init__(self, synth: EncodedTable) -> None:
+        self.synth = synth
+        self._cache: dict[tuple[int, ...], tuple[np.ndarray, CodeNeighbours]] = {}
+
+    def _get(self, cols: Sequence[int]) -> tuple[np.ndarray, CodeNeighbours]:
+        key = tuple(int(c) for c in cols)
+        if key not in self._cache:
+            sub = self.synth.codes[:, list(key)]
+            sizes = [self.synth.domains[j].size for j in key]
+            (ids,) = row_ids(compact_codes(sub, sizes))
+            _, first = np.unique(ids, return_index=True)
+            first = np.sort(first)  # distinct rows, each at its lowest index (ties → lowest)
+            self._cache[key] = (first, CodeNeighbours(sub[first],
+                                                      [self.synth.domains[j] for j in key]))
+        return self._cache[key]
+
+    def nearest(self, cols: Sequence[int], queries: np.ndarray) -> np.ndarray:
+        """Index (into the synthetic table) of each query's nearest record on ``cols``."""
+        first, nn = self._get(cols)
+        _, arg = nn.nearest(np.asarray(queries)[:, list(cols)])
+        return first[arg]
+
+
 def _nearest_in_synth(synth: EncodedTable, cols: Sequence[int], queries: np.ndarray
                       ) -> np.ndarray:
     """Index (into ``synth``) of each query's nearest synthetic record on ``cols``."""
-    cols = list(cols)
-    sub = synth.codes[:, cols]
-    sizes = [synth.domains[j].size for j in cols]
-    (ids,) = row_ids(compact_codes(sub, sizes))
-    _, first = np.unique(ids, return_index=True)
-    first = np.sort(first)  # distinct rows, each at its lowest index (ties → lowest index)
-    nn = CodeNeighbours(sub[first], [synth.domains[j] for j in cols])
-    _, arg = nn.nearest(queries[:, cols])
-    return first[arg]
+    return SynthIndex(synth).nearest(cols, queries)
 
 
 def _targets(table: EncodedTable, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -235,48 +267,90 @@ def _targets(table: EncodedTable, n: int, rng: np.random.Generator) -> np.ndarra
 
 def linkability(real: EncodedTable, synth: EncodedTable, control: EncodedTable | None,
                 aux_cols: tuple[Sequence[str], Sequence[str]], *, n_attacks: int = N_ATTACKS,
-                seed: int = 0) -> dict:
+                seed: int = 0, index: SynthIndex | None = None) -> dict:
     """Linkability risk with ``n_neighbors = 1`` (see the module docstring)."""
     rng = np.random.default_rng([seed, 31])
     a0, a1 = (list(real.indices(a)) for a in aux_cols)
     if not a0 or not a1 or synth.n_records == 0:
         return {"attack": "linkability", "computed": False, "reason": "empty auxiliary group"}
-
-    def run(table: EncodedTable) -> tuple[int, int]:
-        t = _targets(table, n_attacks, rng)
-        return int((_nearest_in_synth(synth, a0, t) == _nearest_in_synth(synth, a1, t)).sum()), \
-            t.shape[0]
-
-    n_success, na = run(real)
+    index = index or SynthIndex(synth)
+    # draw in the order of the definition: attack targets, baseline pairs, control targets
+    t_real = _targets(real, n_attacks, rng)
+    na = t_real.shape[0]
     r0 = rng.integers(0, synth.n_records, size=na)
     r1 = rng.integers(0, synth.n_records, size=na)
     n_baseline = int((r0 == r1).sum())
-    n_control, nc = (None, na) if control is None else run(control)
+    t_ctl = None if control is None else _targets(control, n_attacks, rng)
+    queries = t_real if t_ctl is None else np.concatenate([t_real, t_ctl])
+    linked = index.nearest(a0, queries) == index.nearest(a1, queries)
+    n_success = int(linked[:na].sum())
+    n_control, nc = (None, na) if t_ctl is None else (int(linked[na:].sum()), t_ctl.shape[0])
     return _summarise("linkability", (na, na, nc), n_success, n_baseline, n_control,
                       aux_columns=[list(aux_cols[0]), list(aux_cols[1])])
 
 
 def inference(real: EncodedTable, synth: EncodedTable, control: EncodedTable | None,
               secret: str, aux: Sequence[str], *, n_attacks: int = N_ATTACKS,
-              seed: int = 0) -> dict:
+              seed: int = 0, index: SynthIndex | None = None) -> dict:
     """Attribute-inference risk for one secret column (see the module docstring)."""
-    rng = np.random.default_rng([seed, 41, real.index_of(secret)])
-    js = real.index_of(secret)
-    cols = [c for c in real.indices(aux) if c != js]
-    if not cols or synth.n_records == 0:
-        return {"attack": "inference", "secret": secret, "computed": False,
-                "reason": "no auxiliary columns"}
+    return inference_many(real, synth, control, [(secret, aux)], n_attacks=n_attacks,
+                          seed=seed, index=index)[0]
 
-    def run(table: EncodedTable) -> tuple[int, int]:
-        t = _targets(table, n_attacks, rng)
-        guess = synth.codes[_nearest_in_synth(synth, cols, t), js]
-        return int((guess == t[:, js]).sum()), t.shape[0]
 
-    n_success, na = run(real)
-    nb = min(synth.n_records, na)
-    tb = _targets(real, nb, rng)
-    guesses = synth.codes[rng.choice(synth.n_records, nb, replace=False), js]
-    n_baseline = int((guesses == tb[:, js]).sum())
-    n_control, nc = (None, na) if control is None else run(control)
-    return _summarise("inference", (na, nb, nc), n_success, n_baseline, n_control,
-                      secret=secret, aux_columns=[real.domains[c].name for c in cols])
+def inference_many(real: EncodedTable, synth: EncodedTable, control: EncodedTable | None,
+                   attacks: Sequence[tuple[str, Sequence[str]]], *,
+                   n_attacks: int = N_ATTACKS, seed: int = 0,
+                   index: SynthIndex | None = None) -> list[dict]:
+    """Several attribute-inference attacks ``(secret, auxiliary columns)`` in one pass.
+
+    Each attack draws its targets from its own seeded stream (exactly as if run alone), so
+    results do not depend on which other attacks are batched with it; the nearest-neighbour
+    searches of all attacks sharing the same auxiliary columns are one search.
+    """
+    index = index or SynthIndex(synth)
+    plans: list[dict] = []
+    for secret, aux in attacks:
+        rng = np.random.default_rng([seed, 41, real.index_of(secret)])
+        js = real.index_of(secret)
+        cols = [c for c in real.indices(aux) if c != js]
+        if not cols or synth.n_records == 0:
+            plans.append({"secret": secret, "skip": True})
+            continue
+        t_real = _targets(real, n_attacks, rng)
+        nb = min(synth.n_records, t_real.shape[0])
+        tb = _targets(real, nb, rng)
+        guesses = synth.codes[rng.choice(synth.n_records, nb, replace=False), js]
+        t_ctl = None if control is None else _targets(control, n_attacks, rng)
+        plans.append({"secret": secret, "skip": False, "js": js, "cols": tuple(cols),
+                      "t_real": t_real, "t_ctl": t_ctl,
+                      "n_baseline": int((guesses == tb[:, js]).sum()), "nb": nb})
+    # one nearest-neighbour search per distinct auxiliary column set
+    by_cols: dict[tuple[int, ...], list[dict]] = {}
+    for p in plans:
+        if not p["skip"]:
+            by_cols.setdefault(p["cols"], []).append(p)
+    for cols, group in by_cols.items():
+        blocks = [b for p in group for b in (p["t_real"], p["t_ctl"]) if b is not None]
+        nearest = index.nearest(cols, np.concatenate(blocks))
+        start = 0
+        for p in group:
+            for name in ("t_real", "t_ctl"):
+                if p[name] is None:
+                    continue
+                m = p[name].shape[0]
+                guess = synth.codes[nearest[start:start + m], p["js"]]
+                p["ok_" + name] = int((guess == p[name][:, p["js"]]).sum())
+                start += m
+    out = []
+    for p in plans:
+        if p["skip"]:
+            out.append({"attack": "inference", "secret": p["secret"], "computed": False,
+                        "reason": "no auxiliary columns"})
+            continue
+        na = p["t_real"].shape[0]
+        n_control, nc = (None, na) if p["t_ctl"] is None else (p["ok_t_ctl"],
+                                                               p["t_ctl"].shape[0])
+        out.append(_summarise("inference", (na, p["nb"], nc), p["ok_t_real"], p["n_baseline"],
+                              n_control, secret=p["secret"],
+                              aux_columns=[real.domains[c].name for c in p["cols"]]))
+    return out

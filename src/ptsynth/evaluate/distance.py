@@ -55,6 +55,7 @@ class CodeNeighbours:
         self.width = int(self.sizes.sum())
         self.tables = [column_distance_matrix(d).astype(np.float32) for d in self.domains]
         self.candidates = np.asarray(candidates, dtype=np.int64)
+        self._cand_sorted: tuple | None = None
 
     def _gather(self, queries: np.ndarray) -> np.ndarray:
         """``G(q)``: per query, the rows ``D_j[q_j, :]`` side by side, shape (m, width)."""
@@ -75,20 +76,88 @@ class CodeNeighbours:
 
         Distances are the mean over columns (so in [0, 1]); rounded to 1e-6 to remove float32
         noise, so that exact matches read exactly 0.
+
+        Why it is fast on many queries: identical queries are searched once, and a query equal
+        to a candidate is answered by a sorted-key lookup (distance 0 is the minimum, and
+        distinct rows are at a positive distance, so the match — its lowest index among equal
+        candidates — *is* the answer). Only the remaining distinct queries pay the dense scan.
         """
         queries = np.asarray(queries, dtype=np.int64)
+        n_q = queries.shape[0]
+        best = np.full(n_q, np.inf, dtype=np.float64)
+        arg = np.zeros(n_q, dtype=np.int64)
+        if self.candidates.shape[0] == 0 or n_q == 0:
+            return best, arg
+        if not self.domains:
+            return np.zeros(n_q), arg
+        uq, inv = row_keys_unique(queries, self.sizes)
+        q_rows = queries[uq]
+        d_u = np.full(uq.size, np.inf, dtype=np.float64)
+        a_u = np.zeros(uq.size, dtype=np.int64)
+        hit, where = self._exact(q_rows)
+        d_u[hit] = 0.0
+        a_u[hit] = where[hit]
+        rest = np.flatnonzero(~hit)
+        if rest.size:
+            d_u[rest], a_u[rest] = self._scan(q_rows[rest])
+        return d_u[inv], a_u[inv]
+
+    def _keys(self, rows: np.ndarray) -> np.ndarray | None:
+        """Mixed-radix int64 keys of code rows, or None when the product domain is too large."""
+        if float(np.prod(self.sizes.astype(np.float64))) >= 2.0**62:
+            return None
+        key = np.zeros(rows.shape[0], dtype=np.int64)
+        for j, s in enumerate(self.sizes):
+            key *= int(s)
+            key += rows[:, j]
+        return key
+
+    def _exact(self, q_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per query: is it equal to a candidate, and the lowest index of such a candidate."""
+        if self._cand_sorted is None:
+            ck = self._keys(self.candidates)
+            if ck is None:
+                self._cand_sorted = (None, None)
+            else:
+                uniq, first = np.unique(ck, return_index=True)
+                self._cand_sorted = (uniq, first)
+        uniq, first = self._cand_sorted
+        qk = None if uniq is None else self._keys(q_rows)
+        if qk is None or uniq.size == 0:
+            return np.zeros(q_rows.shape[0], dtype=bool), np.zeros(q_rows.shape[0], np.int64)
+        pos = np.minimum(np.searchsorted(uniq, qk), uniq.size - 1)
+        hit = uniq[pos] == qk
+        return hit, first[pos]
+
+    def _scan(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dense exact scan: one matrix product per candidate block (see the module docstring)."""
         n_cols = max(len(self.domains), 1)
         best = np.full(queries.shape[0], np.inf, dtype=np.float64)
         arg = np.zeros(queries.shape[0], dtype=np.int64)
-        if self.candidates.shape[0] == 0 or queries.shape[0] == 0:
-            return best, arg
         g = self._gather(queries)
+        rows = np.arange(queries.shape[0])
         for start in range(0, self.candidates.shape[0], BLOCK_ROWS):
             block = self._onehot(self.candidates[start : start + BLOCK_ROWS])
             d = g @ block.T  # (m, block)
             local = np.argmin(d, axis=1)
-            val = np.round(d[np.arange(d.shape[0]), local].astype(np.float64), 4)
+            val = np.round(d[rows, local].astype(np.float64), 4)
             better = val < best
             best[better] = val[better]
             arg[better] = local[better] + start
         return np.round(best / n_cols, 6), arg
+
+
+def row_keys_unique(rows: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the first occurrence of each distinct row, and each row's distinct-row number."""
+    if rows.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if float(np.prod(np.asarray(sizes, dtype=np.float64))) < 2.0**62:
+        key = np.zeros(rows.shape[0], dtype=np.int64)
+        for j, s in enumerate(sizes):
+            key *= int(s)
+            key += rows[:, j]
+    else:
+        c = np.ascontiguousarray(rows)
+        key = c.view(np.dtype((np.void, c.dtype.itemsize * c.shape[1]))).ravel()
+    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+    return first, inv.ravel()

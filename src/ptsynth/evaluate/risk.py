@@ -191,8 +191,12 @@ def dcr(real: EncodedTable, synth: EncodedTable, holdout: EncodedTable | None, *
     ) if sizes.size else np.zeros((0, 0), dtype=np.int64)
     out: dict = {"definition_note": "row distance = mean per-column distance; see definitions",
                  "sample_size": sample}
+    # one search for all query kinds: the candidates are encoded and scanned once
+    dist, _ = nn.nearest(np.concatenate(list(queries.values())))
+    start = 0
     for name, q in queries.items():
-        d, _ = nn.nearest(q)
+        d = dist[start:start + q.shape[0]]
+        start += q.shape[0]
         med, p5 = quantiles(d, [0.5, 0.05])
         out[name] = {
             "n": int(q.shape[0]),

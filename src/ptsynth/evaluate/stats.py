@@ -43,12 +43,20 @@ def compact_codes(codes: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
 def row_ids(*blocks: np.ndarray) -> tuple[np.ndarray, ...]:
     """Integer id of each distinct row across several code blocks (same columns, same dtype).
 
-    Rows are compared as raw bytes (a void view), so any number of columns works without the
-    overflow a mixed-radix key would hit on wide tables.
+    Rows get an int64 mixed-radix key (radix = largest code + 1 per column) when the product
+    fits, else they are compared as raw bytes (a void view), so any number of columns works
+    without overflow. Ids number the distinct rows in an unspecified but consistent order.
     """
     stacked = np.ascontiguousarray(np.concatenate(blocks, axis=0))
+    radix = (stacked.max(axis=0).astype(np.float64) + 1) if stacked.size else np.ones(0)
     if stacked.shape[1] == 0:
         ids = np.zeros(stacked.shape[0], dtype=np.int64)
+    elif float(np.prod(radix)) < 2.0**62:
+        # an int64 mixed-radix key sorts several times faster than raw bytes
+        key = mixed_key([stacked[:, j].astype(np.int64) for j in range(stacked.shape[1])],
+                        [int(r) for r in radix])
+        _, ids = np.unique(key, return_inverse=True)
+        ids = ids.ravel().astype(np.int64)
     else:
         void = stacked.view(np.dtype((np.void, stacked.dtype.itemsize * stacked.shape[1])))
         _, ids = np.unique(void.ravel(), return_inverse=True)

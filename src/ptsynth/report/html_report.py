@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 
 from ptsynth.report import charts
-from ptsynth.report.json_report import SUPPORTED_SCHEMA_VERSIONS, to_jsonable
+from ptsynth.report.json_report import SUPPORTED_SCHEMA_VERSIONS, normalise_release, to_jsonable
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1a202c;
@@ -37,6 +37,13 @@ svg.chart{display:block;margin:10px 0;background:#fff}
 svg .lbl{font-size:12px;fill:#2d3748}svg .val{font-size:11px;fill:#4a5568}
 figure{margin:12px 0}figcaption{font-size:13px;color:#4a5568}
 .note{font-size:13px;color:#4a5568}dt{font-weight:600;margin-top:6px}dd{margin-left:16px}
+.release-alert{background:#fff5f5;border:3px solid #c53030;border-radius:6px;color:#742a2a;
+padding:14px 20px;margin-top:20px;font-size:16px}
+.release-alert strong.stamp{display:block;font-size:26px;letter-spacing:1px;color:#c53030}
+.release-warnings{background:#fffaf0;border:2px solid #dd6b20;border-radius:6px;
+padding:10px 20px;margin-top:16px}.release-warnings h2{margin:4px 0 6px;border:none;
+font-size:18px;color:#7b341e}.release-warnings li{margin:6px 0}
+.check.ok{color:#22543d;font-weight:600}.check.fail{color:#9b2c2c;font-weight:700}
 """
 
 SCRIPT = """
@@ -110,6 +117,103 @@ def _summary(report: dict) -> str:
     return _section("summary", "Summary", "private",
                     f'<p class="note">{escape(facts)}</p><ul class="verdicts">{"".join(items)}'
                     "</ul>")
+
+
+_SIZE_LABELS = (
+    ("real_records", "real records used for the release"),
+    ("holdout_records", "holdout records (evaluation only, never measured)"),
+    ("synthetic_records", "synthetic records released"),
+    ("columns", "columns"),
+)
+
+
+def _release_alerts(report: dict) -> str:
+    """Warnings of the release, above everything else: they decide whether it may be published."""
+    rel = report.get("release")
+    if not isinstance(rel, dict):
+        return ""
+    out = []
+    if rel.get("not_for_release"):
+        out.append('<div class="release-alert" role="alert" data-release-alert="not-for-release">'
+                   '<strong class="stamp">NOT FOR RELEASE</strong>This bundle was made with '
+                   "noise from a seeded, reproducible generator (test mode). Its privacy "
+                   "guarantee does not hold: do not publish any file of it.</div>")
+    warnings = rel.get("warnings") or []
+    if warnings:
+        items = "".join(f'<li data-release-warning="{i}">{escape(str(w))}</li>'
+                        for i, w in enumerate(warnings))
+        out.append(f'<div class="release-warnings" role="alert"><h2>Release warnings '
+                   f"({len(warnings)})</h2><ul>{items}</ul></div>")
+    return "".join(out)
+
+
+def _share(v: object) -> str:
+    return "n/a" if not isinstance(v, (int, float)) or isinstance(v, bool) else f"{100 * v:.2f}%"
+
+
+def _release(report: dict) -> str:
+    """Release sizes and k-anonymity enforcement (present when the pipeline merged them in)."""
+    rel = report.get("release")
+    if not isinstance(rel, dict):
+        return ""
+    parts = []
+    rid = report.get("release_id")
+    if rid:
+        parts.append(f'<p>Release id: <code data-release-id="1">{escape(str(rid))}</code></p>')
+    sizes = rel.get("sizes") or {}
+    rows: list[list[object]] = [[lab, sizes[key]] for key, lab in _SIZE_LABELS if key in sizes]
+    by_len = sizes.get("aggregate_combinations") or {}
+    if isinstance(by_len, dict):
+        rows += [[f"DP aggregate combinations released, length {ell}", n]
+                 for ell, n in sorted(by_len.items(), key=lambda x: int(x[0]))]
+    rows += [[str(key).replace("_", " "), val] for key, val in sizes.items()
+             if key not in dict(_SIZE_LABELS) and key != "aggregate_combinations"
+             and isinstance(val, (int, float, str))]
+    if rows:
+        parts.append("<h3>Sizes</h3>" + _table(["", "count"], rows))
+    prot = rel.get("protection")
+    if isinstance(prot, dict):
+        parts.append(f"<h3>k-anonymity enforcement on the synthetic records"
+                     f"{_badge(prot.get('visibility', 'public'))}</h3>")
+        if "suppressed_cells" not in prot:
+            qis = prot.get("quasi_identifiers") or prot.get("columns") or []
+            parts.append('<p class="check fail">k-anonymity was not enforced'
+                         + ("" if qis else " (no quasi-identifiers declared)") + ".</p>")
+        else:
+            n_in = prot.get("n_records_in")
+            parts.append(_table(["measure", "count", "share"], [
+                ["quasi-identifier cells suppressed (set to missing)",
+                 prot.get("suppressed_cells"), _share(prot.get("suppressed_cell_share"))],
+                ["records with a suppressed cell", prot.get("records_with_suppression"),
+                 _share(prot.get("record_suppression_share"))],
+                ["records dropped", prot.get("dropped_records"),
+                 _share(prot.get("dropped_share"))],
+                ["synthetic records before / after", f"{_fmt(n_in)} / "
+                 f"{_fmt(prot.get('n_records_out'))}", ""],
+            ]))
+            parts.append(_figure(charts.hbar_chart(
+                "protection-suppression", "Share suppressed to reach k-anonymity",
+                [("QI cells suppressed", prot.get("suppressed_cell_share")),
+                 ("records with a suppression", prot.get("record_suppression_share")),
+                 ("records dropped", prot.get("dropped_share"))],
+                fmt=".2%", color=charts.PALETTE[4]),
+                "Shares of the sampled synthetic records changed by the k-anonymity step "
+                "(before it: 0); cells are quasi-identifier cells that held a value."))
+        final = prot.get("final_check") or prot.get("check")
+        if isinstance(final, dict):
+            k_, ell = final.get("k", prot.get("k")), final.get("reporting_length")
+            cols = ", ".join(str(c) for c in final.get("columns", []))
+            if final.get("ok"):
+                text = (f"Final check passed: every combination of up to {_fmt(ell)} values of "
+                        f"the quasi-identifiers ({cols}) in the synthetic records occurs at "
+                        f"least {_fmt(k_)} times (smallest: {_fmt(final.get('smallest_count'))}).")
+            else:
+                text = (f"Final check FAILED: {_fmt(final.get('rows_affected'))} synthetic "
+                        f"records hold a combination occurring fewer than {_fmt(k_)} times.")
+            parts.append(f'<p class="check {"ok" if final.get("ok") else "fail"}" '
+                         f'data-final-check="{"ok" if final.get("ok") else "fail"}">'
+                         f"{escape(text)}</p>")
+    return _section("release", "Release", rel.get("visibility", "private"), "".join(parts))
 
 
 def _budget(report: dict) -> str:
@@ -319,17 +423,20 @@ def _definitions(report: dict) -> str:
 
 def render_html(report: dict) -> str:
     """The report as one HTML string (see the module docstring)."""
-    report = to_jsonable(report)  # type: ignore[assignment]
     if report.get("schema_version") not in SUPPORTED_SCHEMA_VERSIONS:
         raise ValueError(f"unsupported report schema_version: {report.get('schema_version')!r}")
+    report = to_jsonable(normalise_release(report))  # type: ignore[assignment]
     banner = escape(report.get("visibility_note", "This report contains private figures."))
-    body = "".join([_summary(report), _budget(report), _utility(report), _risk(report),
-                    _definitions(report)])
+    body = "".join([_release_alerts(report), _summary(report), _release(report),
+                    _budget(report), _utility(report), _risk(report), _definitions(report)])
+    rel = report.get("release")
+    title = ("NOT FOR RELEASE · " if isinstance(rel, dict) and rel.get("not_for_release")
+             else "")
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
-            "<title>ptsynth evaluation report</title>"
+            f"<title>{title}ptsynth evaluation report</title>"
             f"<style>{CSS}</style></head><body>"
             f'<div class="banner" role="alert">NOT FOR PUBLICATION. {banner}</div><main>'
             "<h1>Synthetic data evaluation</h1>"
