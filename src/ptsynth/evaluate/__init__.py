@@ -80,7 +80,8 @@ def _verdicts(report: dict, k: int, reporting_length: int) -> list[dict]:
     else:
         out.append({"id": "synthetic_floor", "status": "warn", "visibility": PUBLIC,
                     "text": f"{below} combinations of up to {reporting_length} attributes in the "
-                            f"synthetic data describe fewer than {k} records{scope}."})
+                            f"synthetic data describe fewer than {k} records{scope}; k-anonymity is "
+                            f"enforced on the quasi-identifiers only."})
     ka = r["k_anonymity"]["real"]
     if ka.get("computed"):
         lvl = ka["k_level"]["value"]

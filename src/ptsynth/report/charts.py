@@ -20,9 +20,15 @@ def _fmt(v: float | None, fmt: str) -> str:
     return "n/a" if v is None else format(v, fmt)
 
 
-def _svg_open(name: str, height: int, title: str) -> str:
+def _fit_labels(labels: Sequence[str], minimum: int) -> int:
+    """Room for the longest label (≈6.6 px a character at the chart's font), capped."""
+    longest = max((len(str(x)) for x in labels), default=0)
+    return max(minimum, min(460, int(6.6 * longest) + 12))
+
+
+def _svg_open(name: str, height: int, title: str, width: int = WIDTH) -> str:
     return (f'<svg class="chart" data-chart="{escape(name)}" xmlns="http://www.w3.org/2000/svg" '
-            f'width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" role="img" '
+            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{escape(title)}"><title>{escape(title)}</title>')
 
 
@@ -33,9 +39,10 @@ def hbar_chart(name: str, title: str, items: Sequence[tuple[str, float | None]],
     vals = [v for _, v in items if v is not None]
     top = max_value if max_value is not None else (max(vals) if vals else 1.0)
     top = top if top and top > 0 else 1.0
-    plot = WIDTH - label_width - 70
+    label_width = _fit_labels([label for label, _ in items], label_width)
+    plot = WIDTH - 230 - 70
     height = 10 + ROW * max(len(items), 1) + 10
-    parts = [_svg_open(name, height, title)]
+    parts = [_svg_open(name, height, title, label_width + plot + 70)]
     for i, (label, v) in enumerate(items):
         y = 10 + i * ROW
         parts.append(f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end" '
@@ -101,9 +108,10 @@ def interval_chart(name: str, title: str,
     ``baseline_ci``. The interval is a ``path`` mark, the estimate a ``rect`` mark (a dot),
     the baseline a grey tick.
     """
-    plot = WIDTH - label_width - 30
+    label_width = _fit_labels([it["label"] for it in items], label_width)
+    plot = WIDTH - 230 - 30
     height = 30 + ROW * max(len(items), 1) + 24
-    parts = [_svg_open(name, height, title)]
+    parts = [_svg_open(name, height, title, label_width + plot + 30)]
     x_of = lambda v: label_width + plot * min(max(v, 0.0), 1.0)  # noqa: E731
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         x = x_of(tick)
