@@ -210,3 +210,7 @@ def version() -> None:
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+if __name__ == "__main__":  # python -m ptsynth.cli
+    app()
