@@ -10,6 +10,8 @@ EXTRAS=${PTSYNTH_EXTRAS:-test}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[${EXTRAS}]"
+# pip's failure still stops the script (pipefail); only its noise about absent local mirrors is dropped.
+pip_install() { .venv/bin/python -m pip install --quiet "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+pip_install --upgrade pip
+pip_install -e ".[${EXTRAS}]"
 exec .venv/bin/python -m pytest -n 2 "$@"
