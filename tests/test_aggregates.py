@@ -93,18 +93,25 @@ def test_plan_budget_adds_up_and_matches_sensitivity():
     rho = 0.25
     plan = plan_aggregates(t.domains, rho=rho, reporting_length=3, k=10)
     assert [p["length"] for p in plan] == [1, 2, 3]
-    total = plan[0]["record_count_rho"] + sum(p["rho"] for p in plan)
+    total = plan[0]["record_count_rho"] + plan[0]["quantile_rho"] + sum(p["rho"] for p in plan)
     assert total <= rho and total == pytest.approx(rho, rel=1e-6)
-    for p in plan:
+    assert plan[0]["quantile_rho"] == pytest.approx(0.01 * rho)
+    assert plan[0]["max_attributes_source"].startswith("dp_quantile")
+    for p in plan:  # shown at the public cap (6 columns): upper bounds
         assert p["sensitivity"] == pytest.approx(math.sqrt(math.comb(6, p["length"])))
         assert p["rho"] == pytest.approx(p["sensitivity"] ** 2 / (2 * p["sigma"] ** 2))
-        assert p["threshold"] == pytest.approx(max(10, 3 * p["sigma"]))
+        factor = 1.0 if p["length"] == 1 else 0.0  # default threshold factors
+        assert p["threshold"] == pytest.approx(max(10, factor * p["sigma"]))
         assert p["n_column_sets"] == math.comb(6, p["length"])
+    high = plan_aggregates(t.domains, rho=rho, reporting_length=3, threshold_factor=3)
+    assert all(p["threshold"] == pytest.approx(max(10, 3 * p["sigma"])) for p in high)
     # default "balanced": equal sigma
     assert plan[0]["sigma"] == pytest.approx(plan[2]["sigma"])
     long = plan_aggregates(t.domains, rho=rho, reporting_length=3, noise_split="long")
     assert long[0]["sigma"] == pytest.approx(3 * long[2]["sigma"])
     capped = plan_aggregates(t.domains, rho=rho, reporting_length=3, max_attributes=2)
+    assert capped[0]["quantile_rho"] == 0.0 and capped[0]["max_attributes_source"] == "public"
+    assert capped[0]["record_count_rho"] + sum(p["rho"] for p in capped) == pytest.approx(rho)
     assert capped[0]["sensitivity"] == pytest.approx(math.sqrt(2))
     assert capped[2]["rho"] == 0.0  # no record holds 3 attributes when capped at 2
 
@@ -124,16 +131,99 @@ def test_ledger_one_entry_per_length_and_budget_spent():
     t = make_table(3000, 6, 1)
     acc = Accountant(2.0, 1e-6, rng=seeded_random(3))
     agg = measure_aggregates(t, acc, reporting_length=3, k=5)
-    assert len(acc.entries) == 4
+    assert len(acc.entries) == 5
     assert acc.entries[0].query == "record count"
-    for ell, e in enumerate(acc.entries[1:], start=1):
+    q = acc.entries[1]
+    assert q.mechanism == "exponential_mechanism" and "quantile" in q.query
+    assert q.rho == pytest.approx(0.01 * acc.target_rho, rel=1e-6)
+    assert agg.max_attributes_source == "dp_quantile_0.95" and 1 <= agg.max_attributes <= 6
+    assert agg.metadata()["quantile_rho"] == pytest.approx(q.rho)
+    for ell, e in enumerate(acc.entries[2:], start=1):
         assert e.query.startswith(f"all length-{ell} combination counts")
         assert e.mechanism == "discrete_gaussian"
-        assert e.sensitivity == pytest.approx(math.sqrt(math.comb(6, ell)))
+        assert e.sensitivity == pytest.approx(math.sqrt(math.comb(agg.max_attributes, ell)))
     assert acc.spent_rho <= acc.target_rho
     assert acc.remaining_rho < 1e-6 * acc.target_rho
     assert [s.measured for s in agg.lengths] == [True, True, True]
     check_invariants(agg)
+
+
+def _present_per_record(t: EncodedTable) -> np.ndarray:
+    return sum(
+        (t.codes[:, j] != d.missing_code) if d.allows_missing else np.ones(t.n_records, int)
+        for j, d in enumerate(t.domains)
+    )
+
+
+def test_dp_contribution_bound_finds_the_quantile():
+    """Many records, ample budget: the DP quantile is the true 95th percentile of present
+    attributes (or a neighbour), well below the public cap, and lowers every Δ_ℓ."""
+    t = make_table(20_000, 10, 3)
+    codes = t.codes.copy()
+    g = np.random.default_rng(0)
+    for j, d in enumerate(t.domains):  # make most attributes absent
+        if d.allows_missing:
+            codes[g.random(t.n_records) < 0.6, j] = d.missing_code
+    t = t.with_codes(codes)
+    a = _present_per_record(t)
+    truth = int(np.quantile(a, 0.95, method="inverted_cdf"))
+    acc = Accountant(4.0, 1e-6, rng=seeded_random(4))
+    agg = measure_aggregates(t, acc, reporting_length=2, k=5)
+    assert abs(agg.max_attributes - truth) <= 1 and agg.max_attributes < t.n_columns
+    assert agg.lengths[1].sensitivity == pytest.approx(
+        math.sqrt(math.comb(agg.max_attributes, 2))
+    )
+    public = plan_aggregates(t.domains, rho=acc.target_rho, reporting_length=2, k=5)
+    assert agg.lengths[1].sigma < public[1]["sigma"]  # the bound buys less noise
+
+
+def test_public_max_attributes_spends_nothing_on_the_quantile():
+    t = make_table(500, 5, 9)
+    acc = Accountant(1.0, 1e-6, rng=seeded_random(1))
+    agg = measure_aggregates(t, acc, reporting_length=2, k=5, max_attributes=4)
+    assert [e.mechanism for e in acc.entries] == ["discrete_gaussian"] * 3
+    assert agg.max_attributes == 4 and agg.max_attributes_source == "public"
+    assert agg.quantile_rho == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(q=st.floats(0.5, 0.999), a=st.lists(st.integers(1, 6), min_size=0, max_size=30),
+       extra=st.integers(1, 6))
+def test_quantile_utility_sensitivity_property(q, a, extra):
+    """Adding one record moves every utility u(c) = −|#{a_i ≤ c} − q·n| by ≤ max(q, 1−q)."""
+    def util(vals):
+        v = np.asarray(vals, dtype=np.int64)
+        at_most = np.array([(v <= c).sum() for c in range(1, 7)])
+        return -np.abs(at_most - q * v.size)
+
+    diff = np.abs(util([*a, extra]) - util(a))
+    assert np.all(diff <= max(q, 1 - q) + 1e-9)
+
+
+class ExactAccountant(Accountant):
+    """Spends like the real accountant but returns the true values (tests only)."""
+
+    def measure_gaussian(self, values, **kwargs):  # type: ignore[override]
+        super().measure_gaussian(values, **kwargs)
+        return np.asarray(values, dtype=np.int64)
+
+
+def test_never_missing_values_kept_down_to_k_at_length_1():
+    """A never-missing column's values use τ = k at length 1 (τ_1 = σ_1 for the others)."""
+    doms = (
+        ColumnDomain("year", ("a", "b", "c"), allows_missing=False),
+        ColumnDomain("flag", ("y", "z")),
+    )
+    n_small = 20  # k ≤ 20 < τ_1
+    year = np.r_[np.zeros(n_small), np.ones(2000 - n_small)].astype(int)
+    flag = np.r_[np.zeros(n_small), np.full(1000, 1), np.full(1000 - n_small, 2)].astype(int)
+    t = EncodedTable(np.column_stack([year, flag]), doms)
+    acc = ExactAccountant(0.15, 1e-6, rng=seeded_random(5))
+    agg = measure_aggregates(t, acc, reporting_length=1, k=5, max_attributes=2)
+    assert agg.lengths[0].threshold > n_small
+    assert agg.count(((0, 0),)) == n_small  # never-missing: kept down to k
+    assert agg.count(((1, 0),)) is None  # may be missing: τ_1 applies
+    assert agg.count(((0, 2),)) is None  # zero count, below k
 
 
 def test_budget_checked_before_reading_data():

@@ -249,6 +249,13 @@ def release(
         n_rows = cfg.release.rows or _default_rows(synth, aggregates, train)
         say(f"sampling {n_rows} synthetic records")
         synthetic = synth.sample(n_rows, rng)
+        diagnostics = dict(getattr(synth, "diagnostics_", None) or {})
+        if diagnostics and not diagnostics.get("guarantee_holds_for_all_columns", True):
+            warnings.append(
+                "the aggregate-seeded sampler drew these columns outside its no-unreleased-"
+                "combination guarantee (no released value): "
+                + ", ".join(diagnostics.get("relaxed_columns", []))
+            )
         qis = list(cfg.schema.quasi_identifiers)
         protection: dict[str, Any] = {"quasi_identifiers": qis, "k": cfg.release.k}
         if qis:
@@ -290,6 +297,7 @@ def release(
                 "aggregate_combinations": aggregates.by_length(),
             },
             "protection": protection,
+            "synthesizer": {"name": cfg.release.synthesizer, **diagnostics},
             "warnings": warnings,
         }
         if evaluate_release:
@@ -311,7 +319,9 @@ def release(
                 seed=0,
             )
             report = {**evaluation, **{k_: v for k_, v in report.items() if k_ not in evaluation}}
-            report["release"] = {kk: report.pop(kk) for kk in ("sizes", "protection", "warnings") if kk in report}
+            report["release"] = {
+                kk: report.pop(kk) for kk in ("sizes", "protection", "synthesizer", "warnings") if kk in report
+            }
             write_json_report(report, staging / "report.json")
             write_html_report(report, staging / "report.html")
         else:
