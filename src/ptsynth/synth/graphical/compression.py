@@ -1,0 +1,88 @@
+"""MST-style domain compression: merge a column's rare values into one model cell.
+
+Why: a value whose noisy count is below ``3 sigma`` is mostly noise; giving it its own row in
+every 2- and 3-way table multiplies clique sizes (and noise) for no signal. Merging such values
+into one bucket is post-processing of the noisy 1-way marginal, so it is free. On the way back,
+a record in the bucket gets one of the merged values drawn in proportion to their (clipped)
+noisy counts, which keeps the 1-way marginal right while the bucket's joint structure is
+shared by its members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ptsynth.privacy import RandomSource
+from ptsynth.synth.graphical.sampling import stratified_draw
+
+
+@dataclass(frozen=True)
+class ColumnCompression:
+    """Map between a column's original codes and its model codes.
+
+    Attributes:
+        forward: model code of each original code (length = original size).
+        kept: original codes that keep a model cell of their own, in model-code order.
+        merged: original codes sharing the last model cell (empty: no compression).
+        merged_probs: how a record in the merged cell is spread back over ``merged``.
+    """
+
+    forward: np.ndarray
+    kept: np.ndarray
+    merged: np.ndarray
+    merged_probs: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.kept.size + (1 if self.merged.size else 0))
+
+    @property
+    def compressed(self) -> bool:
+        return bool(self.merged.size)
+
+    @classmethod
+    def identity(cls, size: int) -> ColumnCompression:
+        codes = np.arange(size, dtype=np.int64)
+        return cls(codes, codes, np.zeros(0, np.int64), np.zeros(0))
+
+    @classmethod
+    def from_noisy(cls, noisy: np.ndarray, sigma: float, threshold: float = 3.0) -> ColumnCompression:
+        """Merge values with noisy count below ``threshold * sigma`` (only if two or more)."""
+        y = np.asarray(noisy, dtype=np.float64)
+        rare = y < threshold * sigma
+        if rare.sum() < 2:
+            return cls.identity(y.size)
+        kept = np.flatnonzero(~rare)
+        merged = np.flatnonzero(rare)
+        forward = np.empty(y.size, dtype=np.int64)
+        forward[kept] = np.arange(kept.size)
+        forward[merged] = kept.size
+        w = np.clip(y[merged], 0.0, None)
+        probs = w / w.sum() if w.sum() > 0 else np.full(merged.size, 1.0 / merged.size)
+        return cls(forward, kept, merged, probs)
+
+    def compress_measurement(self, noisy: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+        """Noisy counts over model codes and the noise std of each model cell."""
+        y = np.asarray(noisy, dtype=np.float64)
+        if not self.compressed:
+            return y, np.full(y.size, float(sigma))
+        values = np.concatenate([y[self.kept], [y[self.merged].sum()]])
+        sig = np.full(values.size, float(sigma))
+        sig[-1] = sigma * np.sqrt(self.merged.size)
+        return values, sig
+
+    def expand(self, model_codes: np.ndarray, rng: RandomSource) -> np.ndarray:
+        """Original codes for model codes; merged-cell records drawn over the merged values."""
+        if not self.compressed:
+            return model_codes.astype(np.int64, copy=False)
+        out = np.empty(model_codes.shape[0], dtype=np.int64)
+        in_bucket = model_codes == self.kept.size
+        out[~in_bucket] = self.kept[model_codes[~in_bucket]]
+        m = int(in_bucket.sum())
+        if m:
+            perm = rng.permutation(m)
+            draws = stratified_draw(self.merged_probs[None, :], np.zeros(m, dtype=np.int64), rng)
+            out[np.flatnonzero(in_bucket)[perm]] = self.merged[draws]
+        return out

@@ -1,0 +1,257 @@
+"""Exact sum-product inference on a junction tree, in log space.
+
+Why log space: potentials learnt by mirror descent can span hundreds of nats, and products of
+probabilities along a tree underflow in linear space. Every message is a max-shifted
+log-sum-exp over the clique axes not in the separator; because clique and separator variables
+are both kept sorted, a separator table broadcasts into a clique by a plain reshape (no
+transposes), so one calibration is a handful of ``exp``/``sum`` passes over each clique table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ptsynth.synth.graphical.junction_tree import Clique, JunctionTree
+
+
+def logsumexp(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """``log(sum(exp(x)))`` over ``axes`` with ``keepdims``; safe for all ``-inf`` slices."""
+    if not axes:
+        return x
+    m = np.max(x, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+
+
+def broadcast_shape(sub: Sequence[int], full: Sequence[int], sizes: Sequence[int]) -> tuple[int, ...]:
+    """Shape that broadcasts a table over sorted ``sub`` into one over sorted ``full``."""
+    subset = set(sub)
+    return tuple(sizes[v] if v in subset else 1 for v in full)
+
+
+def reduce_axes(full: Sequence[int], keep: Sequence[int]) -> tuple[int, ...]:
+    keep_set = set(keep)
+    return tuple(i for i, v in enumerate(full) if v not in keep_set)
+
+
+class BeliefPropagation:
+    """Calibrates a fixed junction tree; precomputes every axis list and reshape once."""
+
+    def __init__(self, tree: JunctionTree) -> None:
+        self.tree = tree
+        self.children = tree.children()
+        sizes = tree.sizes
+        self._sum_axes: list[tuple[int, ...]] = []  # child axes summed in the up message
+        self._in_parent: list[tuple[int, ...]] = []  # separator shape inside the parent
+        self._in_child: list[tuple[int, ...]] = []  # separator shape inside the child
+        self._parent_axes: list[tuple[int, ...]] = []  # parent axes summed in the down message
+        for c, p in enumerate(tree.parent):
+            sep = tree.separators[c]
+            cl = tree.cliques[c]
+            self._sum_axes.append(reduce_axes(cl, sep))
+            self._in_child.append(broadcast_shape(sep, cl, sizes))
+            if p >= 0:
+                pc = tree.cliques[p]
+                self._in_parent.append(broadcast_shape(sep, pc, sizes))
+                self._parent_axes.append(reduce_axes(pc, sep))
+            else:
+                self._in_parent.append(())
+                self._parent_axes.append(())
+
+    def probabilities(self, log_potentials: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Normalised probability table of every maximal clique.
+
+        Runs in linear space on max-shifted potentials (one ``exp`` per clique; every message
+        rescaled to max 1, and each belief normalised on its own, so the scale of a message
+        never matters). Falls back to the log-space :meth:`calibrate` if a table underflows.
+        """
+        tree = self.tree
+        acc = []
+        for p in log_potentials:
+            top = np.max(p)
+            acc.append(np.exp(p - top) if np.isfinite(top) else np.zeros_like(p))
+        up: list[np.ndarray | None] = [None] * len(acc)
+        for c in reversed(tree.order):
+            p = tree.parent[c]
+            if p < 0:
+                continue
+            axes = self._sum_axes[c]
+            msg = acc[c].sum(axis=axes, keepdims=True) if axes else acc[c]
+            top = msg.max()
+            if not top > 0 or not np.isfinite(top):
+                return [np.exp(b) for b in self.calibrate(log_potentials)]
+            msg = msg / top
+            up[c] = msg
+            acc[p] = acc[p] * msg.reshape(self._in_parent[c])
+        beliefs: list[np.ndarray] = [np.empty(0)] * len(acc)
+        root = tree.root
+        beliefs[root] = acc[root]
+        for c in tree.order[1:]:
+            p = tree.parent[c]
+            msg_up = up[c].reshape(self._in_parent[c])  # type: ignore[union-attr]
+            ratio = np.divide(beliefs[p], msg_up, out=np.zeros_like(beliefs[p]), where=msg_up > 0)
+            axes = self._parent_axes[c]
+            down = ratio.sum(axis=axes, keepdims=True) if axes else ratio
+            top = down.max()
+            if not top > 0 or not np.isfinite(top):
+                return [np.exp(b) for b in self.calibrate(log_potentials)]
+            beliefs[c] = acc[c] * (down / top).reshape(self._in_child[c])
+        out = []
+        for b in beliefs:
+            total = b.sum()
+            if not total > 0 or not np.isfinite(total):
+                return [np.exp(x) for x in self.calibrate(log_potentials)]
+            out.append(b / total)
+        return out
+
+    def calibrate(self, log_potentials: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Normalised log-marginals of every maximal clique (each ``logsumexp`` is 0)."""
+        tree = self.tree
+        acc = [np.array(p, dtype=np.float64, copy=True) for p in log_potentials]
+        up: list[np.ndarray | None] = [None] * len(acc)
+        for c in reversed(tree.order):
+            p = tree.parent[c]
+            if p < 0:
+                continue
+            msg = logsumexp(acc[c], self._sum_axes[c])
+            up[c] = msg
+            acc[p] = acc[p] + msg.reshape(self._in_parent[c])
+        beliefs: list[np.ndarray] = [np.empty(0)] * len(acc)
+        root = tree.root
+        beliefs[root] = acc[root]
+        for c in tree.order[1:]:
+            p = tree.parent[c]
+            down = logsumexp(beliefs[p] - up[c].reshape(self._in_parent[c]), self._parent_axes[c])  # type: ignore[union-attr]
+            beliefs[c] = acc[c] + down.reshape(self._in_child[c])
+        log_z = float(logsumexp(beliefs[root], tuple(range(beliefs[root].ndim))).reshape(()))
+        return [b - log_z for b in beliefs]
+
+
+def project_table(table: np.ndarray, full: Clique, keep: Sequence[int]) -> np.ndarray:
+    """Sum a table over sorted ``full`` down to sorted ``keep`` (a subset)."""
+    axes = reduce_axes(full, keep)
+    return table.sum(axis=axes) if axes else table
+
+
+class CliqueMarginals:
+    """Probability tables of a calibrated tree, with marginals of arbitrary column sets.
+
+    A set inside one maximal clique is a plain sum. A set spread over several cliques is
+    computed exactly by variable elimination on the smallest subtree that covers it, using the
+    junction-tree factorisation p = p(top) * prod_c p(C_c | S_c).
+    """
+
+    def __init__(self, tree: JunctionTree, probs: Sequence[np.ndarray]) -> None:
+        self.tree = tree
+        self.probs = list(probs)
+        self._cond: list[np.ndarray | None] = [None] * len(self.probs)
+        self._depth = [0] * len(self.probs)
+        for c in tree.order[1:]:
+            self._depth[c] = self._depth[tree.parent[c]] + 1
+        self._home: dict[int, int] = {}
+        for v in range(len(tree.sizes)):
+            self._home[v] = tree.containing((v,))  # type: ignore[assignment]
+        self._cache: dict[Clique, np.ndarray] = {}
+        self._reduced: dict[tuple[int, bool, Clique], np.ndarray] = {}
+
+    def conditional(self, c: int) -> np.ndarray:
+        """p(C_c \\ S_c | S_c) as a table over the clique (rows with zero mass → uniform)."""
+        cond = self._cond[c]
+        if cond is None:
+            tree = self.tree
+            sep = tree.separators[c]
+            prob = self.probs[c]
+            axes = reduce_axes(tree.cliques[c], sep)
+            denom = prob.sum(axis=axes, keepdims=True)
+            n_new = int(np.prod([prob.shape[a] for a in axes], dtype=np.int64))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cond = np.where(denom > 0, prob / np.where(denom > 0, denom, 1.0), 1.0 / n_new)
+            self._cond[c] = cond
+        return cond
+
+    def marginal(self, variables: Sequence[int]) -> np.ndarray:
+        """Probability table over ``variables`` (axes in the given order)."""
+        key = tuple(sorted(set(variables)))
+        if key not in self._cache:
+            self._cache[key] = self._marginal_sorted(key)
+        table = self._cache[key]
+        order = [key.index(v) for v in variables]
+        return np.transpose(table, order) if order != sorted(order) else table
+
+    def _marginal_sorted(self, key: Clique) -> np.ndarray:
+        tree = self.tree
+        c = tree.containing(key)
+        if c is not None:
+            return project_table(self.probs[c], tree.cliques[c], key)
+        # Steiner subtree: union of the paths from each variable's home clique to their meet.
+        nodes: set[int] = set()
+        homes = [self._home[v] for v in key]
+        top = homes[0]
+        for h in homes[1:]:
+            a, b = top, h
+            while a != b:
+                if self._depth[a] >= self._depth[b]:
+                    nodes.add(a)
+                    a = tree.parent[a]
+                else:
+                    nodes.add(b)
+                    b = tree.parent[b]
+            top = a
+        for h in homes:
+            a = h
+            while a != top:
+                nodes.add(a)
+                a = tree.parent[a]
+        nodes.add(top)
+        want = set(key)
+        # Eliminate bottom-up: each node passes up a factor over (separator ∪ wanted vars seen).
+        msgs: dict[int, tuple[Clique, np.ndarray]] = {}
+        for n in sorted(nodes, key=lambda x: -self._depth[x]):
+            table = self.probs[n] if n == top else self.conditional(n)
+            vars_n: Clique = tree.cliques[n]
+            keep = want if n == top else want | set(tree.separators[n])
+            kids = [x for x in nodes if x != top and tree.parent[x] == n]
+            # Sum the clique table down to what the children's messages and the parent need
+            # *before* multiplying: the product then stays small.
+            needed = set(keep)
+            for ch in kids:
+                needed.update(msgs[ch][0])
+            drop = tuple(i for i, v in enumerate(vars_n) if v not in needed)
+            if drop:
+                ckey = (n, n == top, tuple(sorted(needed)))
+                reduced = self._reduced.get(ckey)
+                if reduced is None:
+                    reduced = self._reduced[ckey] = table.sum(axis=drop)
+                table = reduced
+                vars_n = tuple(v for v in vars_n if v in needed)
+            operands: list[tuple[Clique, np.ndarray]] = [(vars_n, table)]
+            operands += [msgs.pop(ch) for ch in kids]
+            union = set().union(*[set(v) for v, _ in operands])
+            kept = tuple(sorted(v for v in union if v in keep))
+            msgs[n] = (kept, _contract(operands, kept))
+        vars_t, table = msgs[top]
+        order = [vars_t.index(v) for v in key]
+        return np.transpose(table, order)
+
+
+def _contract(operands: list[tuple[Clique, np.ndarray]], out: Clique) -> np.ndarray:
+    """Sum of the product of tables over all variables not in ``out`` (one einsum).
+
+    ``optimize="greedy"`` turns pairwise contractions into BLAS matrix products, so a sum
+    over a separator never materialises the separator-by-output product table.
+    """
+    if len(operands) == 1 and operands[0][0] == out:
+        return operands[0][1]
+    union = sorted(set().union(*[set(v) for v, _ in operands]))
+    if len(union) > 52:
+        raise ValueError("factor too wide for einsum")
+    local = {v: i for i, v in enumerate(union)}
+    args: list = []
+    for v, t in operands:
+        args += [t, [local[x] for x in v]]
+    if len(operands) == 1:
+        return np.einsum(*args, [local[x] for x in out])
+    return np.einsum(*args, [local[x] for x in out], optimize="greedy")

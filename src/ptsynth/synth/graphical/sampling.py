@@ -1,0 +1,105 @@
+"""Generate records from a calibrated junction-tree model, clique by maximal clique.
+
+Why maximal cliques: the model's joint is p(root) * prod_c p(C_c | S_c) over the junction
+tree's *maximal* cliques; sampling each clique's new columns given its separator reproduces the
+joint exactly. Conditioning on the measured sets instead drops the fill-in dependencies (a
+public implementation lost 30-40% accuracy that way).
+
+Why stratified draws: the root is sampled by controlled (systematic) rounding, so each root
+cell gets floor(n p) or ceil(n p) records; every later clique draws its new columns per
+separator cell at stratified points ``(u + i) / k`` of the conditional CDF, which is the
+inverse-CDF method with lower variance: each separator group gets its conditional counts
+within one record. Records are shuffled before each step so that which record in a group gets
+which value is independent of the columns already drawn (the model's conditional
+independence). All randomness comes from a :class:`~ptsynth.privacy.RandomSource`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ptsynth.marginals import cell_index
+from ptsynth.privacy import RandomSource
+from ptsynth.synth.graphical.inference import CliqueMarginals
+
+
+def systematic_counts(probs: np.ndarray, n: int, rng: RandomSource) -> np.ndarray:
+    """Integer counts summing to ``n`` with E[count_i] = n p_i and |count_i - n p_i| < 1."""
+    p = np.clip(np.asarray(probs, dtype=np.float64).ravel(), 0.0, None)
+    s = p.sum()
+    p = p / s if s > 0 else np.full(p.size, 1.0 / p.size)
+    cum = np.cumsum(p) * n
+    cum[-1] = n
+    u = float(rng.uniform(1)[0])
+    edges = np.floor(cum - u + 1.0)
+    edges = np.clip(edges, 0, n).astype(np.int64)
+    return np.diff(np.concatenate(([0], edges)))
+
+
+def stratified_draw(
+    cond: np.ndarray, groups: np.ndarray, rng: RandomSource
+) -> np.ndarray:
+    """One draw per record from row ``groups[i]`` of the conditional table ``cond`` (G, K).
+
+    Records of one group receive the stratified quantiles ``(u_g + j) / k_g`` of their row's
+    CDF, assigned in the order the records come in (callers shuffle first).
+    """
+    n = groups.shape[0]
+    g_count, k = cond.shape
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    counts = np.bincount(sorted_groups, minlength=g_count)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(n) - starts[sorted_groups]
+    offsets = rng.uniform(g_count)
+    q = (offsets[sorted_groups] + rank) / counts[sorted_groups]
+    row = np.clip(cond, 0.0, None)
+    mass = row.sum(axis=1, keepdims=True)
+    row = np.where(mass > 0, row / np.where(mass > 0, mass, 1.0), 1.0 / k)
+    cdf = np.cumsum(row, axis=1)
+    cdf[:, -1] = 1.0
+    # Global monotone table: row g's CDF shifted by g, so one searchsorted serves all groups.
+    flat = (cdf + np.arange(g_count)[:, None]).ravel()
+    pos = np.searchsorted(flat, q + sorted_groups, side="right")
+    value = np.minimum(pos - sorted_groups * k, k - 1)
+    out = np.empty(n, dtype=np.int64)
+    out[order] = value
+    return out
+
+
+def sample_records(marginals: CliqueMarginals, n: int, rng: RandomSource) -> np.ndarray:
+    """``n`` records (codes over the model's variables, shape (n, d), int64)."""
+    tree = marginals.tree
+    d = len(tree.sizes)
+    codes = np.zeros((n, d), dtype=np.int64)
+    if n == 0:
+        return codes
+    root = tree.root
+    rc = tree.cliques[root]
+    shape = tree.shape(root)
+    counts = systematic_counts(marginals.probs[root], n, rng)
+    cells = np.repeat(np.arange(counts.size), counts)
+    cells = cells[rng.permutation(n)]
+    codes[:, list(rc)] = np.stack(np.unravel_index(cells, shape), axis=1)
+    for c in tree.order[1:]:
+        clique = tree.cliques[c]
+        sep = tree.separators[c]
+        new = tuple(v for v in clique if v not in sep)
+        if not new:
+            continue
+        cond = marginals.conditional(c)
+        # Reorder the conditional to (separator cells, new cells) in C order.
+        axes_sep = [clique.index(v) for v in sep]
+        axes_new = [clique.index(v) for v in new]
+        table = np.transpose(cond, axes_sep + axes_new)
+        g = int(np.prod([tree.sizes[v] for v in sep], dtype=np.int64))
+        k = int(np.prod([tree.sizes[v] for v in new], dtype=np.int64))
+        table = table.reshape(g, k)
+        perm = rng.permutation(n)
+        group = cell_index(codes[perm][:, list(sep)], [tree.sizes[v] for v in sep]) if sep else np.zeros(n, dtype=np.int64)
+        drawn = stratified_draw(table, group, rng)
+        vals = np.stack(np.unravel_index(drawn, [tree.sizes[v] for v in new]), axis=1)
+        codes[perm[:, None], np.asarray(new)[None, :]] = vals
+    return codes
