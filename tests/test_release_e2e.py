@@ -55,13 +55,24 @@ def test_budget_in_ledger_matches_request(bundle: Path) -> None:
     assert _run("budget", "check", bundle, "--max-epsilon", "0.5").exit_code == 1
 
 
-def test_manifest_records_hashes_and_seed_mode(bundle: Path) -> None:
+def test_manifest_records_hashes_and_seed_mode(bundle: Path, demo_csv: Path) -> None:
+    import hashlib
+    import hmac
+
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["randomness"]["secure"] is False
     assert "NOT FOR RELEASE" in manifest["randomness"]["mode"]
-    assert set(manifest["outputs"]) == BUNDLE_FILES - {"manifest.json"}
-    assert "report.json" in manifest["files"]["private"]
-    assert len(manifest["input"]["sha256"]) == 64
+    # public files are hashed; private reports are listed but never hashed in public
+    assert set(manifest["outputs"]) == {"aggregates.csv", "aggregates.parquet", "synthetic.csv", "budget.json"}
+    for name, digest in manifest["outputs"].items():
+        assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == digest
+    assert {"report.json", "report.html"} <= set(manifest["files"]["private"])
+    # the input is identified by an HMAC whose key only the private report holds
+    assert "sha256" not in manifest["input"]
+    key = bytes.fromhex(json.loads((bundle / "report.json").read_text())["provenance"]["key"])
+    expected = hmac.new(key, demo_csv.read_bytes(), hashlib.sha256).hexdigest()
+    assert manifest["input"]["hmac_sha256"] == expected
+    assert manifest["ledger_head_hash"] == json.loads((bundle / "budget.json").read_text())["entries"][-1]["hash"]
 
 
 def test_aggregates_are_sds_compatible_and_k_protected(bundle: Path) -> None:
@@ -139,6 +150,12 @@ def test_dataset_ledger_refuses_release_over_lifetime(demo_csv: Path, tmp_path: 
         return _run("release", demo_csv, "--config", cfg_path, "--out", tmp_path / f"r{i}",
                     "--epsilon", "1", "--seed", str(i), "--no-evaluate")
 
+    first = run(0)
+    assert first.exit_code == 2 and "does not exist" in first.output  # never created implicitly
+    assert _run("budget", "init", ledger, "--lifetime-epsilon", str(lifetime_eps),
+                "--lifetime-delta", "1e-5").exit_code == 0
+    assert _run("budget", "init", ledger, "--lifetime-epsilon", "100",
+                "--lifetime-delta", "1e-5").exit_code == 2  # never reset
     for i in (1, 2):
         res = run(i)
         assert res.exit_code == 0, res.output
@@ -149,6 +166,59 @@ def test_dataset_ledger_refuses_release_over_lifetime(demo_csv: Path, tmp_path: 
     assert lifetime.total["epsilon"] <= lifetime_eps
     assert _run("budget", "check", ledger, "--max-epsilon", str(lifetime_eps)).exit_code == 0
     assert _run("budget", "check", ledger, "--max-epsilon", "1.0").exit_code == 1
+
+
+def test_lifetime_budget_without_ledger_is_refused(tmp_path: Path) -> None:
+    import tomllib
+
+    import tomli_w
+
+    data = tomllib.loads(Path(demo_config_path()).read_text())
+    data["dataset"].update({"lifetime_epsilon": 5.0, "lifetime_delta": 1e-5})
+    cfg_path = tmp_path / "cfg.toml"
+    cfg_path.write_text(tomli_w.dumps(data))
+    res = _run("release", tmp_path / "x.csv", "--config", cfg_path, "--out", tmp_path / "b")
+    assert res.exit_code == 2
+    assert "ledger" in res.output
+
+
+def test_unconfirmed_domains_are_refused_for_a_real_release(demo_csv: Path, tmp_path: Path) -> None:
+    import tomllib
+
+    import tomli_w
+
+    data = tomllib.loads(Path(demo_config_path()).read_text())
+    data["dataset"]["domains_confirmed"] = False
+    cfg_path = tmp_path / "cfg.toml"
+    cfg_path.write_text(tomli_w.dumps(data))
+    refused = _run("release", demo_csv, "--config", cfg_path, "--out", tmp_path / "b")
+    assert refused.exit_code == 2 and "not confirmed public" in refused.output
+    assert not (tmp_path / "b").exists()
+    trial = _run("release", demo_csv, "--config", cfg_path, "--out", tmp_path / "b",
+                 "--allow-unconfirmed-domains", "--no-evaluate")
+    assert trial.exit_code == 0, trial.output
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert any("NOT FOR RELEASE" in w for w in manifest["warnings"])
+
+
+def test_too_few_records_for_the_budget(tmp_path: Path) -> None:
+    from ptsynth.demo import generate_demo
+
+    small = tmp_path / "small.csv"
+    generate_demo(100, 3, small)
+    res = _run("release", small, "--config", demo_config_path(), "--out", tmp_path / "b",
+               "--epsilon", "0.01", "--seed", "1")
+    assert res.exit_code == 2
+    assert "too few records for the requested budget" in " ".join(res.output.split())
+    assert not (tmp_path / "b").exists()
+
+
+def test_output_parent_is_created_before_spending(demo_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "deeper" / "bundle"
+    res = _run("release", demo_csv, "--config", demo_config_path(), "--out", out, "--seed", "4",
+               "--no-evaluate")
+    assert res.exit_code == 0, res.output
+    assert (out / "manifest.json").exists()
 
 
 @pytest.mark.shared_data

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ptsynth.cli_budget import budget_app
@@ -31,12 +32,12 @@ app = typer.Typer(
 )
 app.add_typer(budget_app, name="budget", help="Inspect and assert privacy-budget ledgers (for CI).")
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)  # messages stay on one line in logs
+out = Console(soft_wrap=True)
 
 
 def _fail(exc: PtsynthError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     raise typer.Exit(code=exc.exit_code)
 
 
@@ -118,6 +119,7 @@ def release_cmd(
     seed: Annotated[int | None, typer.Option("--seed", help="TEST ONLY: seeded noise, bundle marked not for release.")] = None,
     plan_only: Annotated[bool, typer.Option("--plan", help="Print the budget split and expected noise; read no data.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle folder.")] = False,
+    allow_unconfirmed_domains: Annotated[bool, typer.Option("--allow-unconfirmed-domains", help="Trial run on domains proposed from the data; bundle marked NOT FOR RELEASE.")] = False,
     no_evaluate: Annotated[bool, typer.Option("--no-evaluate", help="Skip the (private) evaluation report.")] = False,
 ) -> None:
     """Run a release: DP aggregates, synthetic records, k-anonymity, ledger, reports, manifest."""
@@ -141,6 +143,7 @@ def release_cmd(
                 rows=rows,
                 seed=seed,
                 overwrite=overwrite,
+                allow_unconfirmed_domains=allow_unconfirmed_domains,
                 evaluate_release=not no_evaluate,
                 progress=lambda msg: (status.update(msg), err.print(f"- {msg}", highlight=False)),
             )

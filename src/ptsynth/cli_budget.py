@@ -72,3 +72,25 @@ def check(
     style = {0: "green", 1: "bold red", 2: "bold red"}[res.status]
     console.print(f"[{style}]{escape(res.message)}[/]", highlight=False)
     raise typer.Exit(code=res.status)
+
+
+@budget_app.command("init")
+def init(
+    path: Annotated[Path, typer.Argument(help="Dataset ledger file to create.")],
+    lifetime_epsilon: Annotated[float, typer.Option("--lifetime-epsilon", help="The dataset's total ε, for all releases.")],
+    lifetime_delta: Annotated[float, typer.Option("--lifetime-delta", help="The dataset's total δ.")],
+) -> None:
+    """Create a dataset's lifetime ledger once; releases naming it then refuse to go over it."""
+    from ptsynth.errors import PtsynthError
+    from ptsynth.privacy.ledger import DatasetLedger
+
+    console = Console()
+    try:
+        led = DatasetLedger.create(path, lifetime_epsilon=lifetime_epsilon, lifetime_delta=lifetime_delta)
+    except (PtsynthError, ValueError) as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(code=2) from None
+    console.print(
+        f"created {escape(str(led.path))}: lifetime ε={lifetime_epsilon:g}, δ={lifetime_delta:g} "
+        f"(ρ={led.lifetime_rho:.6g})", highlight=False,
+    )

@@ -189,6 +189,9 @@ class ReleaseConfig:
         life_delta = _number(ds, "lifetime_delta", w, ctx, lo=0, hi=1, lo_open=False, hi_open=True)
         if ledger_path is not None and (life_eps is None or life_delta is None):
             raise ctx(w, "a ledger needs lifetime_epsilon and lifetime_delta (the dataset's total budget)")
+        if ledger_path is None and (life_eps is not None or life_delta is not None):
+            raise ctx(w, "lifetime_epsilon/lifetime_delta need a ledger path: without one the "
+                         "lifetime budget would silently not be enforced")
         extra = ds.get("extra_columns", "error")
         if extra not in ("error", "ignore"):
             raise ctx(w, "extra_columns must be 'error' or 'ignore'")

@@ -12,9 +12,11 @@ nothing behind that could be mistaken for a release.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import platform
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -174,6 +176,7 @@ def release(
     seed: int | None = None,
     evaluate_release: bool = True,
     overwrite: bool = False,
+    allow_unconfirmed_domains: bool = False,
     progress: Progress | None = None,
 ) -> Release:
     """Run a whole release and write its bundle to ``out`` atomically.
@@ -185,6 +188,9 @@ def release(
         seed: ``None`` (default) draws all noise from the operating system's CSPRNG. An
             integer makes the run reproducible **for tests only**; the ledger and manifest
             say so and such a bundle must not be published.
+        allow_unconfirmed_domains: run although the config's domains were proposed from the
+            data and not confirmed public; the bundle is then marked NOT FOR RELEASE. Without
+            it such a config is refused (seeded test runs excepted, also NOT FOR RELEASE).
     """
     say = progress or (lambda _msg: None)
     cfg = config if isinstance(config, ReleaseConfig) else ReleaseConfig.load(config)
@@ -195,10 +201,22 @@ def release(
 
     warnings: list[str] = []
     if not cfg.dataset.domains_confirmed:
+        if not (allow_unconfirmed_domains or seed is not None):
+            raise ConfigError(
+                "the config's domains were proposed from the data (`ptsynth init`) and are not "
+                "confirmed public: a value read from the records without budget would be published "
+                "through the domain. Replace them with public code lists and set "
+                "dataset.domains_confirmed = true (or pass --allow-unconfirmed-domains for a "
+                "NOT FOR RELEASE trial run)"
+            )
         warnings.append(
-            "domains were proposed from the data by `ptsynth init` and are not confirmed public: "
-            "values read from the data without budget may be disclosed by the domain itself. "
-            "Confirm them (set dataset.domains_confirmed = true) before publishing."
+            "domains were proposed from the data and are not confirmed public: values read from "
+            "the data without budget may be disclosed by the domain itself: NOT FOR RELEASE"
+        )
+    if cfg.dataset.ledger is None:
+        warnings.append(
+            "no dataset-level ledger configured: the lifetime budget across releases of this "
+            "dataset is not enforced (set dataset.ledger; create it with `ptsynth budget init`)"
         )
     rng = random_source(seed)
     if not rng.secure:
@@ -208,6 +226,11 @@ def release(
     release_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     accountant = Accountant(cfg.privacy.epsilon, cfg.privacy.delta, rng=rng, release_id=release_id)
 
+    # The staging folder sits beside the bundle (same file system), so the final rename is
+    # atomic; it is made before any budget is reserved, so a bad output path costs nothing.
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+
     # 1. Budget first: reserve in the dataset's lifetime ledger before reading any record.
     dataset_ledger = None
     if cfg.dataset.ledger is not None:
@@ -215,12 +238,16 @@ def release(
             cfg.dataset.ledger,
             lifetime_epsilon=cfg.dataset.lifetime_epsilon,
             lifetime_delta=cfg.dataset.lifetime_delta,
+            must_exist=True,
         )
-        dataset_ledger.reserve(release_id, accountant.target_rho)
+        try:
+            dataset_ledger.reserve(release_id, accountant.target_rho)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         say(f"reserved rho={accountant.target_rho:.6g} in dataset ledger {cfg.dataset.ledger}")
 
     committed = False
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent if out_dir.parent.exists() else None))
     try:
         # 2. Read and validate (raises InputError naming file/row/column/rule, never a value).
         say("reading records")
@@ -245,8 +272,11 @@ def release(
         synth.fit(train, accountant)
         aggregates = getattr(synth, "aggregates_", None)
 
+        dp_records = _default_rows(synth, aggregates, train)
+        _refuse_if_noise_dominates(dp_records, accountant)
+
         # 4. Post-processing: sample, then enforce k-anonymity on the quasi-identifiers.
-        n_rows = cfg.release.rows or _default_rows(synth, aggregates, train)
+        n_rows = cfg.release.rows or dp_records
         say(f"sampling {n_rows} synthetic records")
         synthetic = synth.sample(n_rows, rng)
         diagnostics = dict(getattr(synth, "diagnostics_", None) or {})
@@ -285,10 +315,16 @@ def release(
         ledger = accountant.ledger()
         ledger.write(staging / "budget.json")
 
+        provenance_key = secrets.token_bytes(32)
         report: dict[str, Any] = {
             "schema_version": 1,
             "visibility": "private: computed against the real records; for the data steward only",
             "release_id": release_id,
+            "provenance": {
+                "key": provenance_key.hex(),
+                "use": "manifest.json input.hmac_sha256 = HMAC-SHA256(key, input bytes): lets "
+                "the steward check which input a bundle came from; keep the key private",
+            },
             "sizes": {
                 "real_records": train.n_records,
                 "holdout_records": 0 if holdout is None else holdout.n_records,
@@ -327,14 +363,20 @@ def release(
         else:
             (staging / "report.json").write_text(json.dumps(report, indent=2, default=_json_default))
 
-        manifest = _manifest(cfg, data, staging, release_id, rng, seed, warnings, aggregates)
+        manifest = _manifest(
+            cfg, data, staging, release_id, rng, seed, warnings, aggregates, provenance_key
+        )
         manifest["ledger_head_hash"] = ledger.head_hash  # anchors budget.json's hash chain
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
 
         # 6. Commit: ledger first (the budget is spent whatever happens next), then the rename.
+        _fsync_tree(staging)
         if dataset_ledger is not None:
-            dataset_ledger.commit(release_id, ledger.entries)
-            committed = True
+            try:
+                dataset_ledger.commit(release_id, ledger.entries)
+            finally:
+                # Whatever commit raised, the reservation is resolved: never abort it again.
+                committed = True
         _move_into_place(staging, out_dir, overwrite=overwrite)
         say(f"release written to {out_dir}")
         return Release(
@@ -352,6 +394,38 @@ def release(
             # Data may have been touched: the reservation stays counted as spent.
             dataset_ledger.abort(release_id)
         raise
+
+
+#: A release is refused when its DP record count is below this many standard deviations of
+#: the noise on one released count: every count would then be mostly noise.
+MIN_RECORDS_PER_NOISE_SD = 3.0
+
+
+def _refuse_if_noise_dominates(dp_records: int, accountant: Accountant) -> None:
+    """Refuse "too few records for the requested budget", judged on DP outputs only."""
+    sigmas = [
+        float(e.noise_scale)
+        for e in accountant.entries
+        if e.mechanism == "discrete_gaussian" and e.query != "record count"
+    ]
+    if not sigmas:
+        return
+    noise_sd = float(np.median(sigmas))
+    if dp_records < MIN_RECORDS_PER_NOISE_SD * noise_sd:
+        raise InputError(
+            "too few records for the requested budget: the DP record count is below "
+            f"{MIN_RECORDS_PER_NOISE_SD:g} times the noise standard deviation of one count "
+            f"({noise_sd:.3g}), so released counts would be mostly noise; raise epsilon, use "
+            "fewer columns or a shorter reporting length (the budget of this attempt is spent)"
+        )
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file of the staged bundle to disk before it is renamed into place."""
+    for path in folder.iterdir():
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
 
 
 def _default_rows(synth: Any, aggregates: AggregateRelease | None, table: EncodedTable) -> int:
@@ -411,6 +485,15 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _public_config(cfg: ReleaseConfig) -> dict[str, Any]:
+    """The config as published: the steward's file-system paths reduced to file names."""
+    data = cfg.to_dict()
+    dataset = data.get("dataset", {})
+    if dataset.get("ledger"):
+        dataset["ledger"] = Path(str(dataset["ledger"])).name
+    return data
+
+
 def _manifest(
     cfg: ReleaseConfig,
     data: str | Path | pd.DataFrame,
@@ -420,26 +503,33 @@ def _manifest(
     seed: int | None,
     warnings: list[str],
     aggregates: AggregateRelease,
+    provenance_key: bytes,
 ) -> dict[str, Any]:
+    # A plain hash of the sensitive input (or of a private report) would let someone who knows
+    # every record but one test guesses offline. The manifest therefore carries an HMAC of the
+    # input under a random key that only the private report holds, and hashes of public files.
+    digest = hmac.new(provenance_key, digestmod=hashlib.sha256)
     if isinstance(data, pd.DataFrame):
-        input_hash = {
-            "kind": "DataFrame",
-            "sha256": hashlib.sha256(
-                pd.util.hash_pandas_object(data, index=False).values.tobytes()
-            ).hexdigest(),
-        }
+        digest.update(pd.util.hash_pandas_object(data, index=False).values.tobytes())
+        kind = "DataFrame"
     else:
-        input_hash = {"kind": "file", "name": Path(data).name, "sha256": _sha256(Path(data))}
-    outputs = {
-        p.name: _sha256(p) for p in sorted(staging.iterdir()) if p.is_file() and p.name != "manifest.json"
+        with open(data, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        kind = Path(data).suffix.lstrip(".") or "file"
+    input_hash = {
+        "kind": kind,
+        "hmac_sha256": digest.hexdigest(),
+        "key": "random per release; held in the private report (report.json: provenance.key)",
     }
+    outputs = {name: _sha256(staging / name) for name in PUBLIC_FILES if (staging / name).is_file()}
     rho = rho_from_epsilon_delta(cfg.privacy.epsilon, cfg.privacy.delta)
     return {
         "schema_version": 1,
         "release_id": release_id,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": _versions(),
-        "config": cfg.to_dict(),
+        "config": _public_config(cfg),
         "privacy": {
             "epsilon": cfg.privacy.epsilon,
             "delta": cfg.privacy.delta,
@@ -464,6 +554,7 @@ def _manifest(
         "aggregate_combinations": aggregates.by_length(),
         "input": input_hash,
         "outputs": outputs,
+        "outputs_note": "sha256 of the public files; private files are listed, never hashed here",
         "files": {"public": [f for f in PUBLIC_FILES if (staging / f).exists() or f == "manifest.json"],
                   "private": [f for f in PRIVATE_FILES if (staging / f).exists()]},
         "warnings": warnings,

@@ -310,8 +310,12 @@ class DatasetLedger:
         lifetime_epsilon: float,
         lifetime_delta: float,
         lock_timeout: float = 60.0,
+        must_exist: bool = False,
     ) -> None:
         self.path = Path(path)
+        #: A release opens its dataset ledger with ``must_exist=True``: a moved, deleted or
+        #: mistyped ledger path must not silently start a fresh lifetime budget.
+        self.must_exist = bool(must_exist)
         self.lifetime_epsilon = float(lifetime_epsilon)
         self.lifetime_delta = float(lifetime_delta)
         if not (math.isfinite(self.lifetime_epsilon) and self.lifetime_epsilon > 0):
@@ -327,6 +331,12 @@ class DatasetLedger:
     # -- file I/O (call with the lock held) ------------------------------------------------------
     def _read(self) -> list[LedgerEntry]:
         if not self.path.exists():
+            if self.must_exist:
+                raise LedgerError(
+                    f"dataset ledger {self.path} does not exist; refusing to start a fresh lifetime "
+                    f"budget implicitly. Create it once with `ptsynth budget init {self.path} "
+                    "--lifetime-epsilon E --lifetime-delta D`"
+                )
             return []
         led = Ledger.load(self.path)
         stored = led.extra.get("lifetime")
@@ -361,6 +371,17 @@ class DatasetLedger:
             self._lock.release()
 
     # -- public API -----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, *, lifetime_epsilon: float, lifetime_delta: float) -> DatasetLedger:
+        """Write a new, empty dataset ledger holding the lifetime budget; refuse to overwrite one."""
+        ledger = cls(path, lifetime_epsilon=lifetime_epsilon, lifetime_delta=lifetime_delta)
+        with ledger._locked():
+            if ledger.path.exists():
+                raise LedgerError(f"{ledger.path} already exists; a lifetime ledger is never reset")
+            ledger.path.parent.mkdir(parents=True, exist_ok=True)
+            ledger._write([])
+        return ledger
+
     def ledger(self) -> Ledger:
         """The current verified ledger (an empty one if the file does not exist yet)."""
         with self._locked():
