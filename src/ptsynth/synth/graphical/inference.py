@@ -254,4 +254,17 @@ def _contract(operands: list[tuple[Clique, np.ndarray]], out: Clique) -> np.ndar
         args += [t, [local[x] for x in v]]
     if len(operands) == 1:
         return np.einsum(*args, [local[x] for x in out])
-    return np.einsum(*args, [local[x] for x in out], optimize="greedy")
+    # The greedy path search costs more than the contraction on small tables; the same
+    # (variables, shapes) recur across candidates and rounds, so the path is memoised
+    # (public structure only: variable indices and table shapes).
+    key = (tuple(v for v, _ in operands), tuple(t.shape for _, t in operands), out)
+    path = _PATHS.get(key)
+    if path is None:
+        path = np.einsum_path(*args, [local[x] for x in out], optimize="greedy")[0]
+        if len(_PATHS) < _MAX_PATHS:
+            _PATHS[key] = path
+    return np.einsum(*args, [local[x] for x in out], optimize=path)
+
+
+_PATHS: dict[tuple, list] = {}
+_MAX_PATHS = 200_000

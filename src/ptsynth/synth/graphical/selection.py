@@ -28,18 +28,21 @@ def candidate_weights(workload: Iterable[Sequence[int]], degree: int) -> dict[Cl
 
     ``w_r = sum over workload sets s of |r ∩ s|``: sets that overlap much of the workload
     matter more. 1-way sets are included (they are measured up front anyway).
+    Since ``|r ∩ s| = sum_{v in r} [v in s]``, ``w_r = sum_{v in r} c_v`` where ``c_v`` counts
+    the workload sets holding ``v``: linear in the closure, not closure x workload (on 32
+    columns the pairwise sum took 30 s).
     """
     work = [tuple(sorted(set(int(v) for v in s))) for s in workload]
     closure: set[Clique] = set()
+    counts: dict[int, int] = {}
     for s in work:
+        for v in s:
+            counts[v] = counts.get(v, 0) + 1
         for k in range(1, min(degree, len(s)) + 1):
             closure.update(combinations(s, k))
-    work_sets = [set(s) for s in work]
-    weights: dict[Clique, float] = {}
-    for r in sorted(closure, key=lambda c: (len(c), c)):
-        rs = set(r)
-        weights[r] = float(sum(len(rs & s) for s in work_sets))
-    return weights
+    return {
+        r: float(sum(counts[v] for v in r)) for r in sorted(closure, key=lambda c: (len(c), c))
+    }
 
 
 def expected_noise_l1(sigma: float, cells: int) -> float:
