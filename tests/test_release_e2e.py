@@ -31,11 +31,11 @@ def _run(*args: str):
     return runner.invoke(app, [str(a) for a in args])
 
 
-@pytest.fixture(scope="module")
-def bundle(demo_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["pgm", "aggregate"])
+def bundle(request: pytest.FixtureRequest, demo_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rel") / "bundle"
     res = _run("release", demo_csv, "--config", demo_config_path(), "--out", out,
-               "--epsilon", "2", "--seed", "11")
+               "--epsilon", "2", "--seed", "11", "--synthesizer", request.param)
     assert res.exit_code == 0, res.output
     return out
 
@@ -121,7 +121,7 @@ def test_failed_release_leaves_nothing(tmp_path: Path) -> None:
 
 def test_library_twin(demo_csv: Path, tmp_path: Path) -> None:
     rel = ptsynth.release(demo_csv, demo_config_path(), tmp_path / "b", epsilon=1.0, seed=3,
-                          evaluate_release=False)
+                          evaluate_release=False, synthesizer="aggregate")
     assert isinstance(rel, ptsynth.Release)
     assert rel.epsilon <= 1.0 + 1e-9
     assert len(rel.synthetic) > 0
@@ -148,7 +148,7 @@ def test_dataset_ledger_refuses_release_over_lifetime(demo_csv: Path, tmp_path: 
 
     def run(i: int):
         return _run("release", demo_csv, "--config", cfg_path, "--out", tmp_path / f"r{i}",
-                    "--epsilon", "1", "--seed", str(i), "--no-evaluate")
+                    "--epsilon", "1", "--seed", str(i), "--no-evaluate", "--synthesizer", "aggregate")
 
     first = run(0)
     assert first.exit_code == 2 and "does not exist" in first.output  # never created implicitly
@@ -195,7 +195,7 @@ def test_unconfirmed_domains_are_refused_for_a_real_release(demo_csv: Path, tmp_
     assert refused.exit_code == 2 and "not confirmed public" in refused.output
     assert not (tmp_path / "b").exists()
     trial = _run("release", demo_csv, "--config", cfg_path, "--out", tmp_path / "b",
-                 "--allow-unconfirmed-domains", "--no-evaluate")
+                 "--allow-unconfirmed-domains", "--no-evaluate", "--synthesizer", "aggregate")
     assert trial.exit_code == 0, trial.output
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert any("NOT FOR RELEASE" in w for w in manifest["warnings"])
@@ -216,7 +216,7 @@ def test_too_few_records_for_the_budget(tmp_path: Path) -> None:
 def test_output_parent_is_created_before_spending(demo_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "new" / "deeper" / "bundle"
     res = _run("release", demo_csv, "--config", demo_config_path(), "--out", out, "--seed", "4",
-               "--no-evaluate")
+               "--no-evaluate", "--synthesizer", "aggregate")
     assert res.exit_code == 0, res.output
     assert (out / "manifest.json").exists()
 

@@ -65,7 +65,7 @@ def test_encoded_domains_expand_sets_and_label_bins_and_periods():
     assert doms[4].labels == ("[0, 18)", "[18, 65)", "[65, 120)")
     assert doms[5].labels == ("2020-Q1", "2020-Q2", "2020-Q3", "2020-Q4", "2021-Q1", "2021-Q2")
     assert cfg.release.reporting_length == 3 and cfg.release.k == 10
-    assert cfg.release.synthesizer == "aggregate" and cfg.release.rows is None
+    assert cfg.release.synthesizer == "pgm" and cfg.release.rows is None
     assert cfg.evaluation.holdout_fraction == 0.2 and cfg.evaluation.target is None
     assert cfg.domains_confirmed is True
 

@@ -10,7 +10,7 @@ Layout::
                   lifetime_delta?, extra_columns = "error"|"ignore", missing_values = [""],
                   domains_confirmed = true
     [privacy]     epsilon, delta
-    [release]     reporting_length = 3, k = 10, synthesizer = "aggregate"|"pgm", rows?
+    [release]     reporting_length = 3, k = 10, synthesizer = "pgm" (default; graphical model) | "aggregate" (SDS-style), rows?
     [release.pgm] knobs passed to the PGM synthesizer as keyword arguments
     [evaluation]  target?, holdout_fraction = 0.0 (a share of persons kept out of training, for the private evaluation only)
     [[columns]]   see :mod:`ptsynth.schema`
@@ -65,7 +65,7 @@ class PrivacyConfig:
 class ReleaseOptions:
     reporting_length: int = 3
     k: int = 10
-    synthesizer: str = "aggregate"
+    synthesizer: str = "pgm"
     rows: int | None = None
     pgm: dict[str, Any] = field(default_factory=dict)
 
@@ -223,7 +223,7 @@ class ReleaseConfig:
 
         rel = _table(data, "release", _RELEASE_KEYS, ctx, required=False)
         w = "[release]"
-        synth = rel.get("synthesizer", "aggregate")
+        synth = rel.get("synthesizer", "pgm")
         if synth not in SYNTHESIZERS:
             raise ctx(w, f"synthesizer must be one of {', '.join(SYNTHESIZERS)}")
         pgm = rel.get("pgm", {})

@@ -325,16 +325,18 @@ def release(
                 "use": "manifest.json input.hmac_sha256 = HMAC-SHA256(key, input bytes): lets "
                 "the steward check which input a bundle came from; keep the key private",
             },
-            "sizes": {
-                "real_records": train.n_records,
-                "holdout_records": 0 if holdout is None else holdout.n_records,
-                "synthetic_records": synthetic.n_records,
-                "columns": table.n_columns,
-                "aggregate_combinations": aggregates.by_length(),
+            "release": {
+                "sizes": {
+                    "real_records": train.n_records,
+                    "holdout_records": 0 if holdout is None else holdout.n_records,
+                    "synthetic_records": synthetic.n_records,
+                    "columns": table.n_columns,
+                    "aggregate_combinations": aggregates.by_length(),
+                },
+                "protection": protection,
+                "synthesizer": {"name": cfg.release.synthesizer, **diagnostics},
+                "warnings": warnings,
             },
-            "protection": protection,
-            "synthesizer": {"name": cfg.release.synthesizer, **diagnostics},
-            "warnings": warnings,
         }
         if evaluate_release:
             say("evaluating (private)")
@@ -354,10 +356,7 @@ def release(
                 k=cfg.release.k,
                 seed=0,
             )
-            report = {**evaluation, **{k_: v for k_, v in report.items() if k_ not in evaluation}}
-            report["release"] = {
-                kk: report.pop(kk) for kk in ("sizes", "protection", "synthesizer", "warnings") if kk in report
-            }
+            report = {**evaluation, **{key: v for key, v in report.items() if key not in evaluation}}
             write_json_report(report, staging / "report.json")
             write_html_report(report, staging / "report.html")
         else:
