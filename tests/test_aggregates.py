@@ -20,30 +20,7 @@ from ptsynth.errors import BudgetExceededError
 from ptsynth.marginals import marginal_counts
 from ptsynth.privacy import Accountant, seeded_random
 from ptsynth.table import ColumnDomain, EncodedTable
-
-
-def make_table(n: int, d: int, seed: int, *, strength: float = 3.0) -> EncodedTable:
-    """Random table with chained dependencies; every third column forbids missing."""
-    g = np.random.default_rng(seed)
-    sizes = g.integers(2, 6, size=d)
-    doms, cols = [], []
-    for j in range(d):
-        allow = j % 3 != 0
-        doms.append(
-            ColumnDomain(
-                f"c{j}", tuple(f"v{i}" for i in range(int(sizes[j]))), allows_missing=allow
-            )
-        )
-        size = doms[-1].size
-        if j == 0:
-            col = g.choice(size, n, p=g.dirichlet(np.ones(size)))
-        else:
-            par = cols[int(g.integers(0, j))]
-            cond = g.dirichlet(np.ones(size) / strength, size=int(par.max()) + 1)
-            u = g.random(n)
-            col = np.minimum((cond.cumsum(1)[par] < u[:, None]).sum(1), size - 1)
-        cols.append(col)
-    return EncodedTable(np.column_stack(cols).astype(np.int16), tuple(doms))
+from synthetic_tables import make_table
 
 
 class SpyAccountant(Accountant):
