@@ -23,7 +23,7 @@ from ptsynth.synth.graphical.inference import (
     broadcast_shape,
 )
 from ptsynth.synth.graphical.junction_tree import build_junction_tree, triangulated_sizes
-from ptsynth.synth.graphical.sampling import sample_records, systematic_counts
+from ptsynth.synth.graphical.sampling import sample_records, stratified_draw, systematic_counts
 from ptsynth.synth.graphical.selection import candidate_weights
 from ptsynth.table import ColumnDomain, EncodedTable
 
@@ -200,6 +200,51 @@ def test_generated_data_matches_model_from_exact_marginals():
     # or close to it elsewhere.
     for j in range(len(sizes)):
         assert 0.5 * np.abs(model.marginals.marginal((j,)) - marginal_counts(synth, [j]) / n).sum() < 0.01
+
+
+@given(
+    n=st.integers(1, 3000),
+    g=st.integers(1, 4),
+    k=st.integers(2, 6),
+    seed=st.integers(0, 2**31 - 1),
+)
+@settings(max_examples=40, deadline=None)
+def test_balanced_draw_keeps_group_counts_and_balances_keys(n, g, k, seed):
+    """Keys change which record gets which value, not how many: each group still gets its
+    conditional counts within one record, and each run of equal keys gets its share too."""
+    gen = np.random.default_rng(seed)
+    cond = gen.dirichlet(np.ones(k), size=g)
+    groups = gen.integers(0, g, n)
+    keys = gen.integers(0, 2, (n, 1))
+    out = stratified_draw(cond, groups, seeded_random(seed), keys)
+    assert out.shape == (n,) and out.min() >= 0 and out.max() < k
+    for grp in range(g):
+        in_g = groups == grp
+        m = int(in_g.sum())
+        counts = np.bincount(out[in_g], minlength=k)
+        assert np.all(np.abs(counts - m * cond[grp]) < 1 + 1e-9)
+        for key in (0, 1):
+            sel = in_g & (keys[:, 0] == key)
+            got = np.bincount(out[sel], minlength=k)
+            # Kronecker (golden-ratio) points: any run of ranks is within a few of its share.
+            assert np.all(np.abs(got - sel.sum() * cond[grp]) < 4), (got, sel.sum() * cond[grp])
+
+
+def test_balanced_sampling_is_unbiased():
+    """Averaged over seeds, a cross-clique cell's count matches the model's expectation."""
+    sizes = (2, 3, 2)
+    pots = {
+        (0, 1): np.log([[1.0, 2.0, 3.0], [3.0, 1.0, 1.0]]),
+        (1, 2): np.log([[1.0, 4.0], [2.0, 1.0], [1.0, 1.0]]),
+    }
+    marg = tree_marginals(sizes, pots)
+    n, reps = 500, 200
+    acc = np.zeros((2, 2))
+    for s in range(reps):
+        c = sample_records(marg, n, seeded_random(s))
+        acc += np.histogram2d(c[:, 0], c[:, 2], bins=[2, 2], range=[[0, 2], [0, 2]])[0]
+    expect = n * marg.marginal((0, 2))
+    assert np.abs(acc / reps - expect).max() < 3.0
 
 
 # -- compression --------------------------------------------------------------------------

@@ -44,10 +44,21 @@ so budget moves to fewer, sharper measurements anyway). ``rounds = d + 8`` was m
 (21k x 16), NIST national2019 (27k x 19) and Adult (49k x 14) at epsilon = 1:
 10 and 40 rounds were both worse on Adult (mean TVD 0.077 and 0.070 vs 0.069).
 
-Why ``max_model_size = 1e5`` cells by default: estimation cost is linear in the junction tree's
-size. On CTDC, 1e5 gave mean TVD 0.034 in about 20 s, 2e6 gave 0.030 in about 230 s; on Adult
-4e5 gave no gain over 1e5. Raise it for more accuracy on wide tables when time allows; the
-limit is enforced before a set is measured, so memory never exceeds it.
+Why ``max_model_size = 4e5`` cells by default (3.2 MB of float64 per copy; AIM's default is
+80 MB): estimation cost is linear in the junction tree's size, and the workload is all 3-way
+sets, which on tables of a dozen or more columns triangulate into 5-8 column cliques, so a
+tight cap stops the model from adding 3-way sets it still gets wrong. Measured together with
+``oneway_share = 0.15`` at epsilon = 1, mean 3-way TVD over seeds 0 and 1 (times on 2 shared
+cores, two jobs at once): CTDC 0.0427 (1e5, 0.25) -> 0.0409 (2e5) -> 0.0399 (4e5) in ~21 s;
+NIST 0.0600 -> 0.0566 -> 0.0574 in ~30 s; Adult 0.0768 -> 0.0759 in 13 s; demo (32 columns,
+small cliques) 0.2227 -> 0.2232 in ~28 s (unchanged). 2e6 reached 0.030 pooled on CTDC but in
+about 230 s. The limit is enforced before a set is measured, so memory never exceeds it.
+
+Why balanced sampling (``balanced=True``): the model's expected marginals are closer to the data
+than one random draw from it; assigning each clique's new columns in a low-discrepancy order
+over the columns already drawn (see :func:`~ptsynth.synth.graphical.sampling.stratified_draw`)
+removes most of the multinomial noise on marginals that span cliques. Same fitted model,
+seeds 0-1, 3-way TVD: Adult 0.0787 -> 0.0768, NIST 0.0600 -> 0.0594, CTDC 0.0427 -> 0.0425.
 """
 
 from __future__ import annotations
@@ -161,9 +172,14 @@ class PGMSynthesizer:
         rounds: planned adaptive rounds (``None``: ``d + 8``). Annealing may end earlier.
         iters: mirror-descent steps after each round (warm-started).
         final_iters: mirror-descent steps of the final fit.
-        oneway_share: budget share of the 1-way marginals (all columns together). 0.25 measured
-            at epsilon = 1 (single seed) against 0.1: NIST 0.069 vs 0.073 (large INDP domain),
-            Adult 0.068 vs 0.069, CTDC 0.035 vs 0.034.
+        oneway_share: budget share of the 1-way marginals (all columns together). 0.15: the
+            workload is 3-way, and every 2-/3-way measurement also informs the 1-way margins
+            (at 0.25 CTDC's 1-way TVD was 0.002, below its sampling floor 0.004). At epsilon = 1,
+            seeds 0-1, 3-way TVD with the 1e5 model: CTDC 0.0423 vs 0.0425 (0.25), NIST
+            0.0585 vs 0.0594; with the 4e5 model CTDC 0.0399 vs 0.0404, NIST 0.0574 vs 0.0580
+            and smaller, faster models. Earlier single-seed runs: 0.1 hurt NIST (large INDP
+            domain). Caveat: at epsilon = 0.1 (seed 0) 0.15 did worse than 0.25 on Adult (3-way
+            0.188 vs 0.165) and NIST (0.165 vs 0.158); raise it for very small budgets.
         oneway_allocation: ``"equal"`` (default) or ``"size"`` (sigma_j ∝ size_j^(-1/3), see
             :func:`budget_split`). Measured at epsilon = 1, 2-3 seeds: "size" helped Adult
             (0.0666 vs 0.0677) but hurt NIST (0.0507 vs 0.0489) and CTDC (0.0368 vs 0.0357).
@@ -175,6 +191,9 @@ class PGMSynthesizer:
             Demo data (19k x 32, 5,456 candidates), epsilon = 1: all candidates 201 s (mean
             TVD 0.0238, one seed); 1000: 26-33 s (0.0250, two seeds); 500: 21-26 s (0.0268).
             NIST (1,140 candidates) with 500: 0.0489 vs 0.0481 with all (3 seeds).
+        balanced: sample each clique's new columns (and merged rare values) in a balanced,
+            low-discrepancy order over the columns already drawn instead of at random (lower
+            sampling noise on cross-clique marginals, unbiased; see module docstring).
         rho: budget to spend (``None``: whatever the accountant has left).
     """
 
@@ -185,14 +204,15 @@ class PGMSynthesizer:
         *,
         workload: Sequence[Sequence[str | int]] | None = None,
         degree: int = 3,
-        max_model_size: float = 1e5,
+        max_model_size: float = 4e5,
         rounds: int | None = None,
         iters: int = 50,
         final_iters: int = 400,
-        oneway_share: float = 0.25,
+        oneway_share: float = 0.15,
         oneway_allocation: str = "equal",
         compress: bool = True,
         max_candidates: int | None = 1000,
+        balanced: bool = True,
         rho: float | None = None,
     ) -> None:
         if degree < 1:
@@ -223,6 +243,7 @@ class PGMSynthesizer:
         self.max_candidates = None if max_candidates is None else int(max_candidates)
         self.rho = rho
         self.refine_buckets = True  # see ColumnCompression.refined
+        self.balanced = balanced
         self.model_: GraphicalModel | None = None
         self.domains_: tuple = ()
         self.compression_: list[ColumnCompression] = []
@@ -405,8 +426,14 @@ class PGMSynthesizer:
         n = int(n_records)
         if n < 0:
             raise ValueError("n_records must be non-negative")
-        model_codes = sample_records(self.model_.marginals, n, rng)
-        cols = [self.compression_[j].expand(model_codes[:, j], rng) for j in range(len(self.domains_))]
+        model_codes = sample_records(self.model_.marginals, n, rng, balanced=self.balanced)
+        d = len(self.domains_)
+        cols = []
+        for j in range(d):
+            # Balanced over the record's other model columns, random order of significance.
+            others = [v for v in rng.permutation(d).tolist() if v != j]
+            keys = model_codes[:, others] if self.balanced else None
+            cols.append(self.compression_[j].expand(model_codes[:, j], rng, keys))
         codes = np.stack(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.int64)
         return EncodedTable(codes, self.domains_)
 
@@ -490,6 +517,7 @@ class PGMSynthesizer:
                 "oneway_allocation": self.oneway_allocation,
                 "compress": self.compress,
                 "max_candidates": self.max_candidates,
+                "balanced": self.balanced,
             },
             "budget_split": _plan_rows(split, len(names)),
             "compression": {

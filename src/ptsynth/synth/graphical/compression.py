@@ -97,8 +97,15 @@ class ColumnCompression:
         sig[-1] = sigma * np.sqrt(self.merged.size)
         return values, sig
 
-    def expand(self, model_codes: np.ndarray, rng: RandomSource) -> np.ndarray:
-        """Original codes for model codes; merged-cell records drawn over the merged values."""
+    def expand(
+        self, model_codes: np.ndarray, rng: RandomSource, keys: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Original codes for model codes; merged-cell records drawn over the merged values.
+
+        ``keys`` (one row per record, e.g. the record's other columns): spread the merged
+        values over the bucket's records in a balanced order of those keys (see
+        :func:`~ptsynth.synth.graphical.sampling.stratified_draw`), not at random.
+        """
         if not self.compressed:
             return model_codes.astype(np.int64, copy=False)
         out = np.empty(model_codes.shape[0], dtype=np.int64)
@@ -107,7 +114,10 @@ class ColumnCompression:
         m = int(in_bucket.sum())
         if m:
             perm = rng.permutation(m)
-            draws = stratified_draw(self.merged_probs[None, :], np.zeros(m, dtype=np.int64), rng)
+            sub = None if keys is None else keys[np.flatnonzero(in_bucket)[perm]]
+            draws = stratified_draw(
+                self.merged_probs[None, :], np.zeros(m, dtype=np.int64), rng, sub
+            )
             out[np.flatnonzero(in_bucket)[perm]] = self.merged[draws]
         return out
 

@@ -36,23 +36,51 @@ def systematic_counts(probs: np.ndarray, n: int, rng: RandomSource) -> np.ndarra
     return np.diff(np.concatenate(([0], edges)))
 
 
+#: Golden-ratio conjugate: the Kronecker sequence ``frac(v + j * GOLDEN)`` is the 1-D point set
+#: with the lowest discrepancy of every prefix, so any run of consecutive ranks gets strata
+#: spread evenly over the whole CDF.
+GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+
+
 def stratified_draw(
-    cond: np.ndarray, groups: np.ndarray, rng: RandomSource
+    cond: np.ndarray,
+    groups: np.ndarray,
+    rng: RandomSource,
+    keys: np.ndarray | None = None,
 ) -> np.ndarray:
     """One draw per record from row ``groups[i]`` of the conditional table ``cond`` (G, K).
 
     Records of one group receive the stratified quantiles ``(u_g + j) / k_g`` of their row's
-    CDF, assigned in the order the records come in (callers shuffle first).
+    CDF (so each group gets its conditional counts within one record). Without ``keys`` the
+    strata go to the records in the order they come in (callers shuffle first). With ``keys``
+    (one row per record, e.g. the codes already drawn) the records of a group are ranked by
+    their keys and rank ``r`` gets the stratum holding ``frac(v_g + r * GOLDEN)``: a balanced
+    (low-discrepancy) assignment, so every run of records with equal leading keys receives
+    the new values in proportion to the conditional, instead of by multinomial chance.
+    The model says the new columns are independent of the keys given the group, and balance
+    enforces exactly that on the sample, which cuts the sampling noise of marginals spanning
+    several cliques. Every stratum is still hit with probability 1/k_g per record (random
+    ``v_g``, random tie order), so the draw stays unbiased.
     """
     n = groups.shape[0]
     g_count, k = cond.shape
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.argsort(groups, kind="stable")
+    if keys is None or keys.shape[1] == 0:
+        order = np.argsort(groups, kind="stable")
+    else:  # group first, then the keys (last key column = least significant), input order
+        order = np.lexsort((np.arange(n), *keys.T[::-1], groups))
     sorted_groups = groups[order]
     counts = np.bincount(sorted_groups, minlength=g_count)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     rank = np.arange(n) - starts[sorted_groups]
+    if keys is not None and keys.shape[1] > 0:
+        # Stratum of rank r = rank of frac(v_g + r * GOLDEN) among its group's points.
+        point = np.mod(rng.uniform(g_count)[sorted_groups] + rank * GOLDEN, 1.0)
+        by_point = np.lexsort((point, sorted_groups))
+        stratum = np.empty(n, dtype=np.int64)
+        stratum[by_point] = np.arange(n) - starts[sorted_groups[by_point]]
+        rank = stratum
     offsets = rng.uniform(g_count)
     q = (offsets[sorted_groups] + rank) / counts[sorted_groups]
     row = np.clip(cond, 0.0, None)
@@ -69,8 +97,14 @@ def stratified_draw(
     return out
 
 
-def sample_records(marginals: CliqueMarginals, n: int, rng: RandomSource) -> np.ndarray:
-    """``n`` records (codes over the model's variables, shape (n, d), int64)."""
+def sample_records(
+    marginals: CliqueMarginals, n: int, rng: RandomSource, *, balanced: bool = True
+) -> np.ndarray:
+    """``n`` records (codes over the model's variables, shape (n, d), int64).
+
+    ``balanced``: assign each clique's new columns by :func:`stratified_draw`'s balanced
+    (low-discrepancy) order over the columns drawn so far, not at random.
+    """
     tree = marginals.tree
     d = len(tree.sizes)
     codes = np.zeros((n, d), dtype=np.int64)
@@ -83,6 +117,7 @@ def sample_records(marginals: CliqueMarginals, n: int, rng: RandomSource) -> np.
     cells = np.repeat(np.arange(counts.size), counts)
     cells = cells[rng.permutation(n)]
     codes[:, list(rc)] = np.stack(np.unravel_index(cells, shape), axis=1)
+    drawn_vars = list(rc)
     for c in tree.order[1:]:
         clique = tree.cliques[c]
         sep = tree.separators[c]
@@ -99,7 +134,16 @@ def sample_records(marginals: CliqueMarginals, n: int, rng: RandomSource) -> np.
         table = table.reshape(g, k)
         perm = rng.permutation(n)
         group = cell_index(codes[perm][:, list(sep)], [tree.sizes[v] for v in sep]) if sep else np.zeros(n, dtype=np.int64)
-        drawn = stratified_draw(table, group, rng)
+        keys = None
+        if balanced:
+            # Balance the new columns over the columns drawn so far, outside the separator,
+            # in a random order of significance (each gets to lead sometimes).
+            done = [v for v in drawn_vars if v not in sep]
+            if done:
+                lead = [done[i] for i in rng.permutation(len(done))]
+                keys = codes[perm][:, lead]
+        drawn = stratified_draw(table, group, rng, keys)
         vals = np.stack(np.unravel_index(drawn, [tree.sizes[v] for v in new]), axis=1)
         codes[perm[:, None], np.asarray(new)[None, :]] = vals
+        drawn_vars.extend(new)
     return codes
