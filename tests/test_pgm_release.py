@@ -13,20 +13,8 @@ from ptsynth.privacy import Accountant, seeded_random
 from ptsynth.synth.graphical.compression import ColumnCompression, simplex_projection
 from ptsynth.synth.graphical.selection import candidate_weights
 from ptsynth.synth.pgm import PGMSynthesizer, budget_split, plan_pgm
-from ptsynth.table import ColumnDomain, EncodedTable
-
-
-def chain_table(n: int, sizes, seed: int) -> EncodedTable:
-    g = np.random.default_rng(seed)
-    cols = [g.integers(0, sizes[0], n)]
-    for s in sizes[1:]:
-        copy = g.random(n) < 0.7
-        cols.append(np.where(copy, (cols[-1] + 1) % s, g.integers(0, s, n)))
-    doms = tuple(
-        ColumnDomain(f"c{j}", tuple(str(i) for i in range(s - 1)), allows_missing=True)
-        for j, s in enumerate(sizes)
-    )
-    return EncodedTable(np.stack(cols, axis=1), doms)
+from ptsynth.table import ColumnDomain
+from synthetic_tables import chain_table
 
 
 @pytest.fixture(scope="module")

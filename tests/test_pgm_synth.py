@@ -14,19 +14,7 @@ from ptsynth.privacy import Accountant, seeded_random
 from ptsynth.synth.base import Synthesizer
 from ptsynth.synth.pgm import PGMSynthesizer
 from ptsynth.table import ColumnDomain, EncodedTable
-
-
-def chain_table(n: int, sizes, seed: int) -> EncodedTable:
-    g = np.random.default_rng(seed)
-    cols = [g.integers(0, sizes[0], n)]
-    for s in sizes[1:]:
-        copy = g.random(n) < 0.7
-        cols.append(np.where(copy, (cols[-1] + 1) % s, g.integers(0, s, n)))
-    doms = tuple(
-        ColumnDomain(f"c{j}", tuple(str(i) for i in range(s - 1)), allows_missing=True)
-        for j, s in enumerate(sizes)
-    )
-    return EncodedTable(np.stack(cols, axis=1), doms)
+from synthetic_tables import chain_table
 
 
 def mean_tvd(real: EncodedTable, synth: EncodedTable, k: int, cap: int = 400) -> float:
