@@ -250,7 +250,7 @@ def test_sds_block_without_id():
 # ---- presets on the real public data ---------------------------------------------------------
 REAL = [
     ("ctdc_vp.toml", "ctdc_vp/CTDC_VPsynthetic_condensed.csv", 21195),
-    ("nist_national2019.toml", "nist/national2019.csv", 27253),
+    ("nist_acs2019.toml", "nist/national2019.csv", 27253),
     ("adult.toml", "adult/adult.csv", 48842),
 ]
 

@@ -226,7 +226,7 @@ def test_presets_load(path):
 
 
 def test_nist_preset_has_19_columns():
-    cfg = ReleaseConfig.load(ROOT / "configs" / "nist_national2019.toml")
+    cfg = ReleaseConfig.load(ROOT / "configs" / "nist_acs2019.toml")
     assert len(cfg.schema.data_columns) == 19
     assert cfg.schema.column("AGEP").kind == "numeric"
 
