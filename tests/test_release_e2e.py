@@ -103,10 +103,13 @@ def test_report_is_marked_private(bundle: Path) -> None:
     assert "private" in html.lower()
 
 
-def test_plan_reads_no_data(tmp_path: Path) -> None:
-    res = _run("release", tmp_path / "does-not-exist.csv", "--config", demo_config_path(), "--plan")
+@pytest.mark.parametrize("synth", ["pgm", "aggregate"])
+def test_plan_reads_no_data(tmp_path: Path, synth: str) -> None:
+    res = _run("release", tmp_path / "does-not-exist.csv", "--config", demo_config_path(), "--plan",
+               "--synthesizer", synth)
     assert res.exit_code == 0, res.output
-    assert "rho" in res.output
+    assert "rho=0.024356" in res.output  # epsilon=1, delta=1e-6
+    assert ("noise sd of one count" if synth == "aggregate" else "sigma") in res.output
 
 
 def test_failed_release_leaves_nothing(tmp_path: Path) -> None:

@@ -88,21 +88,43 @@ def validate(
     out.print(f"ok: {table.n_records} persons, {table.n_columns} encoded columns")
 
 
+#: Columns of the per-length plan worth a person's attention (the rest is in the JSON plan).
+_AGGREGATE_PLAN_COLUMNS = {
+    "length": "length",
+    "rho": "rho",
+    "sigma": "noise sd of one count",
+    "sensitivity": "L2 sensitivity",
+    "threshold": "threshold",
+    "n_column_sets": "column sets",
+}
+
+
 def _print_plan(plan: dict) -> None:
     out.print(
         f"target epsilon={plan['epsilon']:g}, delta={plan['delta']:g} "
         f"-> rho={plan['rho']:.6g} (zCDP; Canonne-Kamath-Steinke conversion)"
     )
     out.print(f"synthesizer: {plan['synthesizer']}; {plan['columns']} encoded columns; k={plan['k']}")
-    rows = plan.get("lengths") or plan.get("steps") or []
+    if plan.get("lengths"):
+        rows = plan["lengths"]
+        first = rows[0]
+        out.print(
+            f"record count: rho={first['record_count_rho']:.4g}, noise sd {first['record_count_sigma']:.3g}; "
+            f"contribution bound: {first['max_attributes_source']} (rho={first.get('quantile_rho', 0):.4g}); "
+            f"sd and sensitivity below are shown at the public cap of {first['max_attributes']} attributes "
+            "(upper bounds)"
+        )
+        columns = _AGGREGATE_PLAN_COLUMNS
+    else:
+        rows = plan.get("steps") or []
+        columns = {key: key for key in (rows[0] if rows else {})}
     if not rows:
         return
     table = Table(title="budget split and expected noise (no data read)")
-    keys = list(rows[0].keys())
-    for key in keys:
-        table.add_column(str(key))
+    for title in columns.values():
+        table.add_column(title)
     for row in rows:
-        table.add_row(*[f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in keys])
+        table.add_row(*[f"{row[k]:.4g}" if isinstance(row[k], float) else str(row[k]) for k in columns])
     out.print(table)
 
 
