@@ -109,7 +109,7 @@ def test_plan_reads_no_data(tmp_path: Path, synth: str) -> None:
                "--synthesizer", synth)
     assert res.exit_code == 0, res.output
     assert "rho=0.024356" in res.output  # epsilon=1, delta=1e-6
-    assert ("noise sd of one count" if synth == "aggregate" else "sigma") in res.output
+    assert ("4960" if synth == "aggregate" else "adaptive") in res.output  # C(32, 3) column sets
 
 
 def test_failed_release_leaves_nothing(tmp_path: Path) -> None:
