@@ -31,7 +31,7 @@ import pandas as pd
 
 from ptsynth import __version__
 from ptsynth.aggregates import AggregateRelease, plan_aggregates
-from ptsynth.config import ReleaseConfig
+from ptsynth.config import SYNTHESIZERS, ReleaseConfig
 from ptsynth.errors import ConfigError, InputError
 from ptsynth.privacy import (
     Accountant,
@@ -44,14 +44,11 @@ from ptsynth.privacy import (
 from ptsynth.protect import check_k_anonymity, enforce_k_anonymity
 from ptsynth.records import read_records
 from ptsynth.synth.aggregate_seeded import AggregateSeededSynthesizer
-from ptsynth.table import EncodedTable
 
 #: Files of a bundle and who may see them. Evaluation compares with the real records, so it
 #: is for the data steward only unless it is itself computed with DP.
 PUBLIC_FILES = ("aggregates.csv", "aggregates.parquet", "synthetic.csv", "budget.json", "manifest.json")
 PRIVATE_FILES = ("report.json", "report.html")
-
-SYNTHESIZERS = ("aggregate", "pgm")
 
 Progress = Callable[[str], None]
 
@@ -258,7 +255,7 @@ def release(
 
         holdout = None
         train = table
-        frac = float(getattr(cfg.evaluation, "holdout_fraction", 0.0) or 0.0)
+        frac = cfg.evaluation.holdout_fraction
         if evaluate_release and frac > 0:
             # The holdout is never measured and never released; it only serves the private
             # evaluation (DCR and ML efficacy against unseen records).
@@ -272,7 +269,7 @@ def release(
         synth.fit(train, accountant)
         aggregates = getattr(synth, "aggregates_", None)
 
-        dp_records = _default_rows(synth, aggregates, train)
+        dp_records = _dp_record_count(synth, aggregates)
         _refuse_if_noise_dominates(dp_records, accountant)
 
         # 4. Post-processing: sample, then enforce k-anonymity on the quasi-identifiers.
@@ -304,7 +301,10 @@ def release(
                 raise RuntimeError("k-anonymity check failed after enforcement; nothing written")
             protection["final_check"] = final
         if aggregates is None:
-            aggregates = _aggregates_from_synthetic(synthetic, cfg)
+            # Counted on the (already DP) synthetic records: post-processing, costs no budget.
+            aggregates = AggregateRelease.from_table(
+                synthetic, reporting_length=cfg.release.reporting_length, k=cfg.release.k
+            )
 
         # 5. Write the bundle into the staging folder.
         say("writing the bundle")
@@ -427,21 +427,14 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(fh.fileno())
 
 
-def _default_rows(synth: Any, aggregates: AggregateRelease | None, table: EncodedTable) -> int:
-    """Row count of the synthetic table without reading the data: the DP record count."""
+def _dp_record_count(synth: Any, aggregates: AggregateRelease | None) -> int:
+    """The synthesizer's DP record count (the default synthetic row count; reads no data)."""
     if aggregates is not None:
         return max(int(aggregates.record_count), 1)
     noisy_total = getattr(synth, "total_", None)
     if noisy_total is None:
         raise RuntimeError("synthesizer exposes no DP record count; set release.rows")
     return max(int(round(noisy_total)), 1)
-
-
-def _aggregates_from_synthetic(synthetic: EncodedTable, cfg: ReleaseConfig) -> AggregateRelease:
-    """Aggregates of the (already DP) synthetic records: post-processing, costs no budget."""
-    return AggregateRelease.from_table(
-        synthetic, reporting_length=cfg.release.reporting_length, k=cfg.release.k
-    )
 
 
 def _move_into_place(staging: Path, out_dir: Path, *, overwrite: bool) -> None:
