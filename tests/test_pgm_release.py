@@ -57,7 +57,7 @@ def test_plan_matches_the_fit_and_reads_no_data(fitted):
     assert [r["step"] for r in rows] == ["1-way marginals", "adaptive rounds (selection + measurement)"]
     assert all(set(r) == set(rows[0]) for r in rows)  # one key set: the CLI prints a table
     assert sum(r["rho"] for r in rows) == pytest.approx(acc.target_rho)
-    oneway = [e for e in acc.entries if "1-way" in e.query]
+    oneway = [e for e in acc.entries if "1-way" in e.query and "again" not in e.query]
     assert rows[0]["measurements"] == len(oneway) == table.n_columns
     assert rows[0]["sigma"] == pytest.approx(max(e.noise_scale for e in oneway))
     assert rows[1]["measurements"] == 5
@@ -146,3 +146,50 @@ def test_uncapped_and_capped_fits_both_respect_the_budget():
 def test_new_bad_knobs_are_refused(kw):
     with pytest.raises(ValueError):
         PGMSynthesizer(**kw)
+
+
+def test_pooled_bucket_counts_are_inverse_variance_weighted():
+    from ptsynth.synth.pgm import _pooled
+
+    comp = ColumnCompression.from_noisy(np.array([500.0, 400.0, 3.0, 9.0, -2.0]), sigma=10.0)
+    obs = [(np.array([3.0, 9.0, -2.0]), 10.0), (np.array([6.0, 0.0, 1.0]), 5.0)]
+    pooled = _pooled(comp, obs).merged_noisy
+    w1, w2 = 1 / 100, 1 / 25
+    assert np.allclose(pooled, (w1 * obs[0][0] + w2 * obs[1][0]) / (w1 + w2))
+    assert _pooled(comp, []) is comp
+
+
+def _skewed_table(n: int, seed: int):
+    """A 60-value column with a geometric tail (most values rare) next to two small ones."""
+    from ptsynth.table import EncodedTable
+
+    g = np.random.default_rng(seed)
+    wide = np.minimum(g.geometric(0.12, n) - 1, 59)
+    a = (wide % 3 + g.integers(0, 2, n)) % 3
+    b = np.where(g.random(n) < 0.8, a % 2, g.integers(0, 2, n))
+    doms = (
+        ColumnDomain("wide", tuple(str(i) for i in range(60)), allows_missing=False),
+        ColumnDomain("a", ("x", "y", "z"), allows_missing=False),
+        ColumnDomain("b", ("u", "v"), allows_missing=False),
+    )
+    return EncodedTable(np.stack([wide, a, b], axis=1), doms)
+
+
+def test_oneway_remeasurement_is_full_resolution_and_charged():
+    """A compressed column can be measured again in a round: all its values, in the ledger."""
+    table = _skewed_table(3000, seed=4)
+    acc = Accountant(0.3, 1e-6, rng=seeded_random(0))
+    synth = PGMSynthesizer(rounds=8, iters=20, final_iters=60, oneway_share=0.05).fit(table, acc)
+    assert synth.compression_[0].compressed
+    again = [e for e in acc.entries if "again" in e.query]
+    oneway_rounds = [r for r in synth.rounds_ if len(r.clique) == 1]
+    assert len(again) == len(oneway_rounds) >= 1
+    assert acc.spent_rho == pytest.approx(acc.target_rho, rel=1e-6)
+    # The measurement joins the estimator in model codes; the bucket's members are pooled.
+    col = table.column_names.index(oneway_rounds[0].clique[0])
+    ones = [m for m in synth.measurements_ if m.clique == (col,)]
+    assert len(ones) == 1 + sum(r.clique == oneway_rounds[0].clique for r in oneway_rounds)
+    assert all(m.values.size == synth.compression_[col].size for m in ones)
+    off = PGMSynthesizer(rounds=8, iters=20, final_iters=60, oneway_share=0.05, remeasure_oneway=False)
+    off.fit(table, Accountant(0.3, 1e-6, rng=seeded_random(0)))
+    assert all(len(r.clique) > 1 for r in off.rounds_)

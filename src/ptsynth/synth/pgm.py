@@ -12,7 +12,9 @@ after each). This synthesizer follows AIM's recipe with fewer, larger measuremen
    junction tree within ``max_model_size * (budget used / budget)`` cells (AIM's growing limit;
    never above ``max_model_size``), picks one with the exponential mechanism on the score
    ``w_r (||M_r(model) - M_r(data)||_1 - sqrt(2/pi) sigma cells_r)`` (sensitivity max w_r,
-   10% of the round's budget), and measures it with the discrete Gaussian (90%). If the refitted
+   10% of the round's budget), and measures it with the discrete Gaussian (90%). Single
+   columns are candidates too (as in AIM): one chosen again is measured over *all* its values,
+   so the merged rare values get a second, pooled noisy count. If the refitted
    model moved less than the expected noise on the chosen set, sigma halves (annealing). The last
    round spends exactly what remains.
 3. **Estimation**: mirror descent on the log-potentials of a junction-tree MRF (see
@@ -65,7 +67,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -194,6 +196,11 @@ class PGMSynthesizer:
         balanced: sample each clique's new columns (and merged rare values) in a balanced,
             low-discrepancy order over the columns already drawn instead of at random (lower
             sampling noise on cross-clique marginals, unbiased; see module docstring).
+        remeasure_oneway: single columns stay candidates in the adaptive rounds (AIM); a
+            column chosen again is measured at full resolution and its merged values' noisy
+            counts are pooled by inverse variance. Same budget, seeds 0-1, 3-way TVD: at
+            epsilon = 0.1 Adult 0.192 -> 0.171, NIST 0.156 -> 0.154, CTDC 0.110 -> 0.107; at
+            epsilon = 1 NIST 0.0574 -> 0.0563, CTDC 0.0399 -> 0.0392, Adult 0.0759 -> 0.0769.
         rho: budget to spend (``None``: whatever the accountant has left).
     """
 
@@ -213,6 +220,7 @@ class PGMSynthesizer:
         compress: bool = True,
         max_candidates: int | None = 1000,
         balanced: bool = True,
+        remeasure_oneway: bool = True,
         rho: float | None = None,
     ) -> None:
         if degree < 1:
@@ -243,6 +251,7 @@ class PGMSynthesizer:
         self.max_candidates = None if max_candidates is None else int(max_candidates)
         self.rho = rho
         self.refine_buckets = True  # see ColumnCompression.refined
+        self.remeasure_oneway = remeasure_oneway
         self.balanced = balanced
         self.model_: GraphicalModel | None = None
         self.domains_: tuple = ()
@@ -288,7 +297,11 @@ class PGMSynthesizer:
         names = table.column_names
         self.domains_ = table.domains
         workload = self._resolve_workload(list(names))
-        weights = {r: w for r, w in candidate_weights(workload, self.degree).items() if len(r) > 1}
+        weights = {
+            r: w
+            for r, w in candidate_weights(workload, self.degree).items()
+            if len(r) > 1 or self.remeasure_oneway
+        }
         split = self.plan(table.domains, budget)
         self.split_ = split
         spent = 0.0
@@ -297,9 +310,12 @@ class PGMSynthesizer:
         # -- 1. one-way marginals ----------------------------------------------------------
         compressions: list[ColumnCompression] = []
         measurements: list[Measurement] = []
+        oneway_counts: list[np.ndarray] = []  # private: used only by the mechanisms
+        merged_obs: list[list[tuple[np.ndarray, float]]] = []  # noisy counts of merged values
         for j in range(d):
             sigma1 = split.oneway_sigma[j]
             counts = marginal_counts(table, [j]).astype(np.int64)
+            oneway_counts.append(counts)
             noisy = accountant.measure_gaussian(
                 counts, sigma=sigma1, l2_sensitivity=1.0, query=f"pgm: 1-way marginal of {names[j]}"
             )
@@ -310,6 +326,7 @@ class PGMSynthesizer:
                 else ColumnCompression.identity(counts.size)
             )
             values, sig = comp.compress_measurement(noisy, sigma1)
+            merged_obs.append([(noisy[comp.merged].astype(np.float64), sigma1)] if comp.compressed else [])
             compressions.append(comp)
             measurements.append(Measurement((j,), values, sig, query=f"1-way {names[j]}"))
         sizes = tuple(c.size for c in compressions)
@@ -351,8 +368,12 @@ class PGMSynthesizer:
                 for i in eligible:
                     r = cands[i]
                     if r not in data_answers:
-                        data_answers[r] = marginal_counts(model_table, r)
-                    answers.append(model.project(r))
+                        data_answers[r] = (
+                            oneway_counts[r[0]]
+                            if len(r) == 1
+                            else marginal_counts(model_table, r)
+                        )
+                    answers.append(self._model_answer(model, r, compressions, merged_obs))
                 score = np.array(
                     [
                         cand_w[i]
@@ -375,15 +396,27 @@ class PGMSynthesizer:
                     data_answers[r].astype(np.int64).ravel(),
                     sigma=sigma,
                     l2_sensitivity=1.0,
-                    query="pgm: marginal of " + " x ".join(label),
+                    query=(
+                        f"pgm: 1-way marginal of {label[0]} again (full resolution)"
+                        if len(r) == 1
+                        else "pgm: marginal of " + " x ".join(label)
+                    ),
                 )
                 spent += cost
                 before = answers[choice]
-                measurements.append(
-                    Measurement(r, noisy.reshape(before.shape), sigma, query=" x ".join(label))
-                )
+                if len(r) == 1:  # full resolution: the kept cells and the bucket's members
+                    comp = compressions[r[0]]
+                    values, sig = comp.compress_measurement(noisy, sigma)
+                    measurements.append(Measurement(r, values, sig, query=label[0]))
+                    if comp.compressed:
+                        merged_obs[r[0]].append((noisy[comp.merged].astype(np.float64), sigma))
+                else:
+                    measurements.append(
+                        Measurement(r, noisy.reshape(before.shape), sigma, query=" x ".join(label))
+                    )
                 model = estimator.fit(measurements, iters=self.iters)
-                moved = float(np.abs(model.project(r) - before).sum())
+                after = self._model_answer(model, r, compressions, merged_obs)
+                moved = float(np.abs(after - before).sum())
                 anneal = moved <= expected_noise_l1(sigma, before.size)
                 records.append(
                     RoundRecord(
@@ -400,12 +433,11 @@ class PGMSynthesizer:
         t_final = time.perf_counter()
         model = estimator.fit(measurements, iters=self.final_iters)
         if self.compress and self.refine_buckets:
-            bucket_share = [
-                float(model.marginals.marginal((j,))[-1]) if comp.compressed else 0.0
-                for j, comp in enumerate(compressions)
-            ]
             compressions = [
-                comp.refined(model.total * bucket_share[j]) for j, comp in enumerate(compressions)
+                _pooled(comp, merged_obs[j]).refined(float(model.project((j,))[-1]))
+                if comp.compressed
+                else comp
+                for j, comp in enumerate(compressions)
             ]
         timings["final_fit_s"] = time.perf_counter() - t_final
         timings["fit_s"] = time.perf_counter() - t0
@@ -459,6 +491,28 @@ class PGMSynthesizer:
         if not out:
             raise ValueError("workload is empty")
         return out
+
+    def _model_answer(
+        self,
+        model: GraphicalModel,
+        r: Clique,
+        compressions: Sequence[ColumnCompression],
+        merged_obs: Sequence[Sequence[tuple[np.ndarray, float]]],
+    ) -> np.ndarray:
+        """The model's counts on ``r`` in the space ``r`` is measured in (public: model only).
+
+        Sets of two or more columns are measured over model codes. A single column is
+        measured at full resolution, so the bucket's count is spread over its members as the
+        release would spread it (pooled noisy counts projected onto the bucket's estimate).
+        """
+        counts = model.project(r)
+        if len(r) > 1 or not compressions[r[0]].compressed:
+            return counts
+        comp = _pooled(compressions[r[0]], merged_obs[r[0]])
+        full = np.zeros(comp.forward.size, dtype=np.float64)
+        full[comp.kept] = counts[:-1]
+        full[comp.merged] = comp.refined(float(counts[-1])).merged_probs * float(counts[-1])
+        return full
 
     def _eligible(
         self,
@@ -518,6 +572,7 @@ class PGMSynthesizer:
                 "compress": self.compress,
                 "max_candidates": self.max_candidates,
                 "balanced": self.balanced,
+                "remeasure_oneway": self.remeasure_oneway,
             },
             "budget_split": _plan_rows(split, len(names)),
             "compression": {
@@ -587,6 +642,22 @@ def _plan_rows(split: BudgetSplit, d: int) -> list[dict]:
             }
         )
     return rows
+
+
+def _pooled(
+    comp: ColumnCompression, observations: Sequence[tuple[np.ndarray, float]]
+) -> ColumnCompression:
+    """``comp`` with the bucket members' noisy counts pooled by inverse variance.
+
+    Every full-resolution 1-way measurement of the column observes the merged values too;
+    their inverse-variance weighted mean is the least-variance unbiased estimate
+    (post-processing of DP outputs).
+    """
+    if not comp.compressed or not observations:
+        return comp
+    weights = np.array([1.0 / s**2 for _, s in observations])
+    pooled = sum(w * y for w, (y, _) in zip(weights, observations, strict=True)) / weights.sum()
+    return replace(comp, merged_noisy=np.asarray(pooled, dtype=np.float64))
 
 
 def _cells(clique: Clique, sizes: Sequence[int]) -> float:
