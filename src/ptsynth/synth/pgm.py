@@ -173,7 +173,12 @@ class PGMSynthesizer:
         max_model_size: cap on the junction tree's total cells (floats); bounds memory and time.
         rounds: planned adaptive rounds (``None``: ``d + 8``). Annealing may end earlier.
         iters: mirror-descent steps after each round (warm-started).
-        final_iters: mirror-descent steps of the final fit.
+        final_iters: mirror-descent steps of the final fit. 30 / 250 rather than 50 / 400:
+            stopping earlier keeps the model nearer maximum entropy where the measurements
+            are noisy, and costs less. Seeds 0-1, 3-way TVD, 50/400 -> 30/250 (-> 20/150):
+            epsilon = 1 CTDC 0.0392 -> 0.0391 (0.0397), NIST 0.0563 -> 0.0554 (0.0585),
+            Adult 0.0769 -> 0.0760 (0.0787); epsilon = 0.1 CTDC 0.1067 -> 0.1063, NIST
+            0.1535 -> 0.1462, Adult 0.1708 -> 0.1609; fit time about 25% shorter.
         oneway_share: budget share of the 1-way marginals (all columns together). 0.15: the
             workload is 3-way, and every 2-/3-way measurement also informs the 1-way margins
             (at 0.25 CTDC's 1-way TVD was 0.002, below its sampling floor 0.004). At epsilon = 1,
@@ -213,8 +218,8 @@ class PGMSynthesizer:
         degree: int = 3,
         max_model_size: float = 4e5,
         rounds: int | None = None,
-        iters: int = 50,
-        final_iters: int = 400,
+        iters: int = 30,
+        final_iters: int = 250,
         oneway_share: float = 0.15,
         oneway_allocation: str = "equal",
         compress: bool = True,
