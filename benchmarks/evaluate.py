@@ -48,7 +48,7 @@ def demo_tables(n: int) -> tuple[EncodedTable, ...] | None:
     try:
         from ptsynth.config import ReleaseConfig
         from ptsynth.demo import demo_config_path, generate_demo
-        from ptsynth.records import read_records
+        from ptsynth.ingest import read_records
     except ImportError:
         return None
     schema = ReleaseConfig.load(demo_config_path()).schema

@@ -32,7 +32,7 @@ _READ = """
 import sys, time
 from ptsynth.config import ReleaseConfig
 from ptsynth.demo import demo_config_path
-from ptsynth.records import read_records
+from ptsynth.ingest import read_records
 schema = ReleaseConfig.load(demo_config_path()).schema
 t = time.perf_counter()
 table = read_records(sys.argv[1], schema)

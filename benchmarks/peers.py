@@ -133,11 +133,11 @@ def marginal_tvd(
     r_codes: np.ndarray, s_codes: np.ndarray, sizes: Sequence[int], cols: Sequence[int]
 ) -> float:
     """TVD = ½ Σ |p − q| between the real and synthetic distributions on ``cols``."""
-    from ptsynth.marginals import cell_index
+    from ptsynth.counting import cell_key
 
     sub = [int(sizes[c]) for c in cols]
-    fr = cell_index(r_codes[:, list(cols)], sub)
-    fs = cell_index(s_codes[:, list(cols)], sub)
+    fr = cell_key(r_codes[:, list(cols)], sub)
+    fs = cell_key(s_codes[:, list(cols)], sub)
     n_cells = math.prod(sub)
     if n_cells > DENSE_CELL_LIMIT:  # count over occupied cells only
         _, inv = np.unique(np.concatenate([fr, fs]), return_inverse=True)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Test modules live in folders mirroring src/ptsynth (imported with --import-mode=importlib);
+# shared builders such as synthetic_tables.py sit here, beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def shared_data_dir() -> Path:

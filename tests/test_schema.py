@@ -153,7 +153,8 @@ def test_ledger_relative_to_config_and_roundtrip(tmp_path):
     cfg = ReleaseConfig.load(path)
     assert cfg.dataset.ledger == (tmp_path / "ledgers" / "budget.json").resolve()
     assert cfg.schema.subject_id == "pid" and "pid" in cfg.schema.names
-    assert cfg.release.pgm == {"iters": 50} and cfg.release.rows == 100
+    assert cfg.release.options.iters == 50 and cfg.release.rows == 100
+    assert cfg.release.options.final_iters == 250  # defaults fill the rest
     again = ReleaseConfig.from_dict(cfg.to_dict(), path=path)
     assert again.schema.encoded_domains() == cfg.schema.encoded_domains()
     assert again.dataset == cfg.dataset and again.release == cfg.release
@@ -202,7 +203,7 @@ def test_decode_condenses_sets_and_blanks_missing():
                 min_size=1, max_size=30))
 def test_decode_set_roundtrip_property(rows):
     """Decoding then re-reading gives the same codes (sets of any width, incl. >12 members)."""
-    from ptsynth.records import read_records
+    from ptsynth.ingest import read_records
 
     values = [f"v{i}" for i in range(14)]
     s = Schema.from_dict([{"name": "g", "kind": "categorical", "values": ["a", "b"]},

@@ -21,11 +21,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Schema": "ptsynth.schema",
     "ReleaseConfig": "ptsynth.config",
-    "read_records": "ptsynth.records",
+    "read_records": "ptsynth.ingest",
+    "SQLiteQuery": "ptsynth.ingest",
     "EncodedTable": "ptsynth.table",
-    "release": "ptsynth.pipeline",
-    "plan": "ptsynth.pipeline",
-    "Release": "ptsynth.pipeline",
+    "release": None,  # the callable package ptsynth.release (runs release.pipeline.release)
+    "plan": "ptsynth.release.pipeline",
+    "Release": "ptsynth.release.pipeline",
+    "Bundle": "ptsynth.release.bundle",
     "Accountant": "ptsynth.privacy",
     "Ledger": "ptsynth.privacy",
     "assert_budget": "ptsynth.privacy",
@@ -35,8 +37,16 @@ _EXPORTS = {
     "measure_aggregates": "ptsynth.aggregates",
     "AggregateSeededSynthesizer": "ptsynth.synth.aggregate_seeded",
     "PGMSynthesizer": "ptsynth.synth.pgm",
-    "enforce_k_anonymity": "ptsynth.protect",
-    "check_k_anonymity": "ptsynth.protect",
+    "PGMOptions": "ptsynth.synth.pgm",
+    "AggregateOptions": "ptsynth.synth.aggregate_seeded",
+    "enforce_k_anonymity": "ptsynth.release.protect",
+    "check_k_anonymity": "ptsynth.release.protect",
+    "PtsynthError": "ptsynth.errors",
+    "ConfigError": "ptsynth.errors",
+    "InputError": "ptsynth.errors",
+    "BundleError": "ptsynth.errors",
+    "BudgetExceededError": "ptsynth.errors",
+    "NotFittedError": "ptsynth.errors",
     "evaluate": "ptsynth.evaluate",
     "generate_demo": "ptsynth.demo",
 }
@@ -45,10 +55,10 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name not in _EXPORTS:
         raise AttributeError(f"module 'ptsynth' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    module = _EXPORTS[name]
+    value = import_module(f"ptsynth.{name}") if module is None else getattr(import_module(module), name)
     globals()[name] = value
     return value
 

@@ -11,7 +11,9 @@ Layout::
                   domains_confirmed = true
     [privacy]     epsilon, delta
     [release]     reporting_length = 3, k = 10, synthesizer = "pgm" (default; graphical model) | "aggregate" (SDS-style), rows?
-    [release.pgm] knobs passed to the PGM synthesizer as keyword arguments
+    [release.<synthesizer>]  that synthesizer's options (:mod:`ptsynth.synth.registry`), each
+                  validated against its options dataclass: an unknown key or a broken rule
+                  is an error naming the key
     [evaluation]  target?, holdout_fraction = 0.0 (a share of persons kept out of training, for the private evaluation only)
     [[columns]]   see :mod:`ptsynth.schema`
 """
@@ -27,15 +29,16 @@ from typing import Any
 
 from ptsynth.errors import ConfigError
 from ptsynth.schema import Schema
+from ptsynth.synth import registry
+from ptsynth.synth.options import options_dict
 
-SYNTHESIZERS = ("aggregate", "pgm")
 _TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "columns"})
 _DATASET_KEYS = frozenset(
     {"name", "subject_id", "ledger", "lifetime_epsilon", "lifetime_delta", "extra_columns",
      "missing_values", "domains_confirmed", "description"}
 )
 _PRIVACY_KEYS = frozenset({"epsilon", "delta"})
-_RELEASE_KEYS = frozenset({"reporting_length", "k", "synthesizer", "rows", "pgm"})
+_RELEASE_KEYS = frozenset({"reporting_length", "k", "synthesizer", "rows", *registry.names()})
 _EVAL_KEYS = frozenset({"target", "holdout_fraction"})
 
 
@@ -65,9 +68,23 @@ class PrivacyConfig:
 class ReleaseOptions:
     reporting_length: int = 3
     k: int = 10
-    synthesizer: str = "pgm"
+    synthesizer: str = registry.DEFAULT
     rows: int | None = None
-    pgm: dict[str, Any] = field(default_factory=dict)
+    #: Options of every registered synthesizer (``[release.<name>]``, defaults where absent).
+    synthesizer_options: Mapping[str, Any] = field(
+        default_factory=lambda: {n: registry.parse_options(n, None) for n in registry.names()}
+    )
+
+    @property
+    def options(self) -> Any:
+        """The effective options of the chosen synthesizer."""
+        return self.synthesizer_options[self.synthesizer]
+
+    def create_synthesizer(self) -> registry.Synthesizer:
+        """The chosen synthesizer, configured (the registry's factory)."""
+        return registry.get(self.synthesizer).create(
+            self.options, reporting_length=self.reporting_length, k=self.k
+        )
 
 
 @dataclass(frozen=True)
@@ -83,8 +100,7 @@ class _Ctx:
         self.path = path
 
     def __call__(self, where: str, rule: str) -> ConfigError:
-        head = f"config {self.path}, " if self.path else ""
-        return ConfigError(f"{head}{where}: {rule}")
+        return ConfigError(rule, file=self.path, key=where)
 
 
 def _table(data: Mapping[str, Any], key: str, allowed: frozenset[str], ctx: _Ctx, *, required: bool) -> dict[str, Any]:
@@ -149,13 +165,14 @@ class ReleaseConfig:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"config {path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+            raise ConfigError(f"cannot be read ({exc.strerror or type(exc).__name__})",
+                              file=str(path)) from None
         try:
             data = tomllib.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            raise ConfigError(f"config {path}: is not UTF-8 text") from None
+            raise ConfigError("is not UTF-8 text", file=str(path)) from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config {path}: invalid TOML ({exc})") from None
+            raise ConfigError(f"invalid TOML ({exc})", file=str(path)) from None
         return cls.from_dict(data, path=path)
 
     @classmethod
@@ -223,18 +240,24 @@ class ReleaseConfig:
 
         rel = _table(data, "release", _RELEASE_KEYS, ctx, required=False)
         w = "[release]"
-        synth = rel.get("synthesizer", "pgm")
-        if synth not in SYNTHESIZERS:
-            raise ctx(w, f"synthesizer must be one of {', '.join(SYNTHESIZERS)}")
-        pgm = rel.get("pgm", {})
-        if not isinstance(pgm, Mapping):
-            raise ctx("[release.pgm]", "must be a table")
+        synth = rel.get("synthesizer", registry.DEFAULT)
+        if synth not in registry.names():
+            raise ctx(w, f"synthesizer must be one of {', '.join(registry.names())}")
+        synth_options = {}
+        for name in registry.names():
+            table = rel.get(name, {})
+            if not isinstance(table, Mapping):
+                raise ctx(f"[release.{name}]", "must be a table")
+            try:
+                synth_options[name] = registry.parse_options(name, table)
+            except ConfigError as exc:
+                raise ctx(exc.key or f"[release.{name}]", exc.rule) from None
         release = ReleaseOptions(
             reporting_length=_int(rel, "reporting_length", w, ctx, lo=1, default=3) or 3,
             k=_int(rel, "k", w, ctx, lo=1, default=10) or 10,
             synthesizer=synth,
             rows=_int(rel, "rows", w, ctx, lo=1, default=None),
-            pgm=dict(pgm),
+            synthesizer_options=synth_options,
         )
 
         ev = _table(data, "evaluation", _EVAL_KEYS, ctx, required=False)
@@ -279,8 +302,9 @@ class ReleaseConfig:
         }
         if self.release.rows is not None:
             rel["rows"] = self.release.rows
-        if self.release.pgm:
-            rel["pgm"] = dict(self.release.pgm)
+        # the chosen synthesizer's effective options (TOML has no null: unset ones are omitted)
+        effective = options_dict(self.release.options)
+        rel[self.release.synthesizer] = {k: v for k, v in effective.items() if v is not None}
         ev: dict[str, Any] = {"holdout_fraction": self.evaluation.holdout_fraction}
         if self.evaluation.target is not None:
             ev["target"] = self.evaluation.target

@@ -105,12 +105,7 @@ class _Err:
         self.source, self.column = source, column
 
     def __call__(self, rule: str) -> SchemaError:
-        where = []
-        if self.source:
-            where.append(f"config {self.source}")
-        if self.column:
-            where.append(f"column {self.column!r}")
-        return SchemaError((", ".join(where) + ": " if where else "") + rule)
+        return SchemaError(rule, file=self.source, column=self.column)
 
 
 @dataclass(frozen=True)
@@ -453,6 +448,29 @@ class Schema:
     def to_dict(self) -> list[dict[str, Any]]:
         """``[[columns]]`` list, TOML-ready."""
         return [c.to_dict() for c in self.columns]
+
+    def released(self) -> Schema:
+        """The schema of the released records (``synthetic.csv``), as :meth:`decode` writes them.
+
+        Why: a released file must be readable again with the same public domains (by
+        ``ptsynth evaluate``, :class:`~ptsynth.release.bundle.Bundle` and a showcase): the
+        subject id is not released, numeric columns hold bin labels and dates period labels, so
+        those become ordinal columns over the same labels in the same order; missing is ``""``
+        and spellings are already mapped. Encoding a decoded table with this schema gives the
+        same codes.
+        """
+        cols = []
+        for c in self.data_columns:
+            common = {"name": c.name, "missing": c.missing, "quasi_identifier": c.quasi_identifier,
+                      "sensitive": c.sensitive, "description": c.description}
+            if c.kind == "set":
+                cols.append(ColumnSpec(kind="set", values=c.values, delimiter=c.delimiter,
+                                       max_values=c.max_values, **common))
+            elif c.kind in ("numeric", "date"):
+                cols.append(ColumnSpec(kind="ordinal", values=c.labels, **common))
+            else:
+                cols.append(ColumnSpec(kind=c.kind, values=c.values, **common))
+        return Schema(cols, subject_id=None, extra_columns="error", source=self.source)
 
     # -- back to the input shape ---------------------------------------------------------------
     def decode(self, table: EncodedTable) -> pd.DataFrame:

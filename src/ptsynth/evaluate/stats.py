@@ -15,6 +15,8 @@ from itertools import combinations
 import numpy as np
 from scipy.stats import norm
 
+from ptsynth.counting.keys import cell_key, check_cells
+
 #: Cells counted densely (bincount) up to this product domain size; sparse (np.unique) above.
 DENSE_LIMIT = 1 << 22
 
@@ -53,7 +55,7 @@ def row_ids(*blocks: np.ndarray) -> tuple[np.ndarray, ...]:
         ids = np.zeros(stacked.shape[0], dtype=np.int64)
     elif float(np.prod(radix)) < 2.0**62:
         # an int64 mixed-radix key sorts several times faster than raw bytes
-        key = mixed_key([stacked[:, j].astype(np.int64) for j in range(stacked.shape[1])],
+        key = cell_key([stacked[:, j].astype(np.int64) for j in range(stacked.shape[1])],
                         [int(r) for r in radix])
         _, ids = np.unique(key, return_inverse=True)
         ids = ids.ravel().astype(np.int64)
@@ -68,16 +70,6 @@ def row_ids(*blocks: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def mixed_key(columns: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
-    """Mixed-radix (C order) key of the given code columns."""
-    n = columns[0].shape[0] if columns else 0
-    key = np.zeros(n, dtype=np.int64)
-    for col, size in zip(columns, sizes, strict=False):
-        key *= int(size)
-        key += col
-    return key
-
-
 def paired_counts(
     real_cols: Sequence[np.ndarray],
     synth_cols: Sequence[np.ndarray],
@@ -89,11 +81,9 @@ def paired_counts(
     (sorted), the counts are aligned with them. Dense bincount when the product domain is
     small, ``np.unique`` over the observed keys otherwise; no cross join either way.
     """
-    n_cells = math.prod(int(s) for s in sizes)
-    if n_cells >= 2**62:
-        raise OverflowError("product domain too large for a cell key")
-    kr = mixed_key(real_cols, sizes)
-    ks = mixed_key(synth_cols, sizes)
+    n_cells = check_cells(sizes)
+    kr = cell_key(real_cols, sizes)
+    ks = cell_key(synth_cols, sizes)
     if n_cells <= DENSE_LIMIT:
         cr = np.bincount(kr, minlength=n_cells)
         cs = np.bincount(ks, minlength=n_cells)
@@ -104,13 +94,6 @@ def paired_counts(
     cr = np.bincount(inv[: kr.size], minlength=cells.size)
     cs = np.bincount(inv[kr.size :], minlength=cells.size)
     return cells, cr, cs
-
-
-def decode_cells(cells: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
-    """Inverse of :func:`mixed_key`: codes of each cell, shape ``(len(cells), len(sizes))``."""
-    if not len(sizes):
-        return np.zeros((cells.size, 0), dtype=np.int64)
-    return np.stack(np.unravel_index(cells, tuple(int(s) for s in sizes)), axis=1)
 
 
 def tvd(p_counts: np.ndarray, q_counts: np.ndarray) -> float:

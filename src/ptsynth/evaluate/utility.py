@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ptsynth.counting import cell_codes, cell_key
 from ptsynth.evaluate.stats import (
     ORDERED_KINDS,
     column_sets,
-    decode_cells,
     figure,
     paired_counts,
     tvd,
@@ -144,7 +144,7 @@ def combination_metrics(
             sz = [sizes[j] for j in idx]
             cells, cr, cs = paired_counts([rc[j] for j in idx], [sc[j] for j in idx], sz)
             values[i] = tvd(cr, cs)
-            codes = decode_cells(cells, sz)
+            codes = cell_codes(cells, sz)
             present = np.ones(cells.size, dtype=bool)
             for t, j in enumerate(idx):
                 if missing[j] is not None:
@@ -494,7 +494,6 @@ def aggregate_error(aggregates: object, real: EncodedTable) -> dict:
     Private side only (true counts). Combinations are grouped by column set, and each set's
     true counts come from one vectorised key count and ``searchsorted`` lookup.
     """
-    from ptsynth.evaluate.stats import mixed_key
 
     cols = _columns(real)
     sizes = real.sizes
@@ -506,8 +505,8 @@ def aggregate_error(aggregates: object, real: EncodedTable) -> dict:
         for g, key in enumerate(sets):  # one pass per column set, not per combination
             rows = np.flatnonzero(inverse == g)
             sz = [sizes[c] for c in key]
-            cells, counts = np.unique(mixed_key([cols[c] for c in key], sz), return_counts=True)
-            want = mixed_key([ccodes[rows, t] for t in range(ell)], sz)
+            cells, counts = np.unique(cell_key([cols[c] for c in key], sz), return_counts=True)
+            want = cell_key([ccodes[rows, t] for t in range(ell)], sz)
             if cells.size:
                 pos = np.clip(np.searchsorted(cells, want), 0, cells.size - 1)
                 true[rows] = np.where(cells[pos] == want, counts[pos], 0)

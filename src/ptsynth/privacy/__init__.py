@@ -8,12 +8,7 @@ every spend in a :class:`Ledger`.
 
 from __future__ import annotations
 
-from ptsynth.privacy.accountant import (
-    Accountant,
-    delta_from_rho_epsilon,
-    epsilon_from_rho_delta,
-    rho_from_epsilon_delta,
-)
+from ptsynth.privacy.accountant import Accountant
 from ptsynth.privacy.ledger import (
     BudgetCheck,
     DatasetLedger,
@@ -24,6 +19,16 @@ from ptsynth.privacy.ledger import (
 )
 from ptsynth.privacy.mechanisms import sample_discrete_gaussian, sample_discrete_laplace
 from ptsynth.privacy.random import RandomSource, random_source, secure_random, seeded_random
+from ptsynth.privacy.zcdp import (
+    delta_from_rho_epsilon,
+    epsilon_from_rho_delta,
+    exponential_epsilon,
+    exponential_rho,
+    gaussian_rho,
+    gaussian_sigma,
+    laplace_rho,
+    rho_from_epsilon_delta,
+)
 
 __all__ = [
     "Accountant",
@@ -36,6 +41,11 @@ __all__ = [
     "check_budget",
     "delta_from_rho_epsilon",
     "epsilon_from_rho_delta",
+    "exponential_epsilon",
+    "exponential_rho",
+    "gaussian_rho",
+    "gaussian_sigma",
+    "laplace_rho",
     "random_source",
     "rho_from_epsilon_delta",
     "sample_discrete_gaussian",

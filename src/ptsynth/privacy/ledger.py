@@ -34,18 +34,18 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
-from ptsynth.errors import BudgetExceededError, LedgerError
-from ptsynth.privacy.accountant import (
+from ptsynth.errors import BudgetExceededError, ConfigError, LedgerError
+from ptsynth.privacy.zcdp import (
     CONVERSION,
     NEIGHBOURING,
     PRIVACY_UNIT,
     SPEND_RTOL,
-    _utc_now,
     epsilon_from_rho_delta,
     rho_from_epsilon_delta,
 )
@@ -68,6 +68,11 @@ LEDGER_FILENAME = "budget.json"
 
 RESERVATION = "reservation"
 ABORTED = "aborted reservation (counted as spent: data may have been touched)"
+
+
+def utc_now() -> str:
+    """The time stamp of a ledger entry (UTC, ISO 8601)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -319,7 +324,9 @@ class DatasetLedger:
         self.lifetime_epsilon = float(lifetime_epsilon)
         self.lifetime_delta = float(lifetime_delta)
         if not (math.isfinite(self.lifetime_epsilon) and self.lifetime_epsilon > 0):
-            raise ValueError("lifetime_epsilon must be finite and positive")
+            raise ConfigError("must be finite and positive", key="lifetime_epsilon")
+        if not 0 < self.lifetime_delta < 1:
+            raise ConfigError("must lie strictly between 0 and 1", key="lifetime_delta")
         self.lifetime_rho = rho_from_epsilon_delta(self.lifetime_epsilon, self.lifetime_delta)
         self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
 
@@ -421,7 +428,7 @@ class DatasetLedger:
                     sensitivity=None, sensitivity_norm=None, noise_scale=None, rho=rho,
                     epsilon=epsilon_from_rho_delta(rho, self.lifetime_delta),
                     delta=self.lifetime_delta, random_source="none (no data touched)",
-                    seeded=False, time=_utc_now(),
+                    seeded=False, time=utc_now(),
                 )
             )
             self._write(entries)
@@ -461,7 +468,7 @@ class DatasetLedger:
         with self._locked():
             current = self._read()
             i = self._reservation(current, release_id)
-            current[i] = replace(current[i], mechanism=ABORTED, time=_utc_now())
+            current[i] = replace(current[i], mechanism=ABORTED, time=utc_now())
             self._write(current)
 
 

@@ -53,7 +53,9 @@ with L = 2. Use L = 2 for wide tables unless triples must be published.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -62,14 +64,18 @@ from ptsynth.aggregates import (
     DEFAULT_NOISE_SPLIT,
     DEFAULT_QUANTILE_SHARE,
     DEFAULT_THRESHOLD_FACTOR,
+    NOISE_SPLITS,
     AggregateRelease,
     measure_aggregates,
+    plan_aggregates,
 )
+from ptsynth.counting import cell_key
+from ptsynth.errors import NotFittedError, SynthesisError
+from ptsynth.synth.options import build_options, is_int, is_number, require
 from ptsynth.table import ColumnDomain, EncodedTable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Sequence
-
+    from ptsynth.counting import CountingBackend
     from ptsynth.privacy import Accountant, RandomSource
 
 #: Records built together (one random column order per batch).
@@ -89,59 +95,167 @@ _RAKE_CAP = 20.0
 _BIT = (np.uint8(128) >> np.arange(8, dtype=np.uint8)).astype(np.uint8)
 
 
-class AggregateSeededSynthesizer:
-    """Synthesizer over an :class:`~ptsynth.aggregates.AggregateRelease` (name ``"aggregate"``)."""
+@dataclass(frozen=True, kw_only=True)
+class AggregateOptions:
+    """Knobs of :class:`AggregateSeededSynthesizer` (``[release.aggregate]``). The reporting
+    length and k come from ``[release]``.
 
-    name = "aggregate"
+    Attributes:
+        max_attributes: a public cap on the attributes one record contributes; ``None`` buys a
+            DP quantile of it (``quantile_share`` of the budget).
+        noise_split: ``"balanced"``, ``"long"``, ``"short"`` or one positive weight per length
+            (σ_ℓ ∝ weight), see :mod:`ptsynth.aggregates.plan`.
+        threshold_factor: c_ℓ in τ_ℓ = max(k, c_ℓ·σ_ℓ): one number, or one per length (the last
+            repeats).
+        attribute_quantile: the quantile of attributes per record used as the bound.
+        quantile_share: share of the budget spent on that quantile.
+        batch_size: records built together (one random column order per batch).
+        impute: estimate unreleased combination counts from their sub-combinations instead
+            of counting them as 0 (SDS's bias towards empty attributes).
+        on_dead_end: ``"relax"`` (draw never-missing columns with no released value outside the
+            guarantee, reported) or ``"error"``.
+    """
+
+    max_attributes: int | None = None
+    noise_split: str | tuple[float, ...] = DEFAULT_NOISE_SPLIT
+    threshold_factor: float | tuple[float, ...] = DEFAULT_THRESHOLD_FACTOR
+    attribute_quantile: float = DEFAULT_ATTRIBUTE_QUANTILE
+    quantile_share: float = DEFAULT_QUANTILE_SHARE
+    batch_size: int = DEFAULT_BATCH_SIZE
+    impute: bool = True
+    on_dead_end: str = "relax"
+
+    def __post_init__(self) -> None:
+        require(self.max_attributes is None or (is_int(self.max_attributes) and self.max_attributes >= 1),
+                "max_attributes", "must be an integer ≥ 1")
+        if isinstance(self.noise_split, str):
+            require(self.noise_split in NOISE_SPLITS, "noise_split",
+                    f"must be one of {', '.join(sorted(NOISE_SPLITS))} or a list of positive weights")
+        else:
+            require(isinstance(self.noise_split, (list, tuple)) and len(self.noise_split) > 0
+                    and all(is_number(w) and w > 0 for w in self.noise_split),
+                    "noise_split", "weights must be positive numbers, one per length")
+            object.__setattr__(self, "noise_split", tuple(float(w) for w in self.noise_split))
+        if isinstance(self.threshold_factor, (list, tuple)):
+            require(len(self.threshold_factor) > 0
+                    and all(is_number(c) and c >= 0 for c in self.threshold_factor),
+                    "threshold_factor", "must be non-negative numbers")
+            object.__setattr__(self, "threshold_factor", tuple(float(c) for c in self.threshold_factor))
+        else:
+            require(is_number(self.threshold_factor) and self.threshold_factor >= 0,
+                    "threshold_factor", "must be a non-negative number or a list of them")
+        require(is_number(self.attribute_quantile) and 0 < self.attribute_quantile < 1,
+                "attribute_quantile", "must lie strictly between 0 and 1")
+        require(is_number(self.quantile_share) and 0 < self.quantile_share < 1,
+                "quantile_share", "must lie strictly between 0 and 1")
+        require(is_int(self.batch_size) and self.batch_size >= 1, "batch_size",
+                "must be an integer ≥ 1")
+        require(isinstance(self.impute, bool), "impute", "must be true or false")
+        require(self.on_dead_end in ("relax", "error"), "on_dead_end", 'must be "relax" or "error"')
+
+
+class AggregateSeededSynthesizer:
+    """Synthesizer over an :class:`~ptsynth.aggregates.AggregateRelease` (name ``"aggregate"``).
+
+    Knobs: :class:`AggregateOptions` (an options object, or the knobs as keywords).
+    """
+
+    name: ClassVar[str] = "aggregate"
+    summary: ClassVar[str] = (
+        "SDS-style: DP aggregate table, records built only from released combinations"
+    )
+    Options: ClassVar[type[AggregateOptions]] = AggregateOptions
 
     def __init__(
         self,
+        options: AggregateOptions | None = None,
+        /,
+        *,
         reporting_length: int = 3,
         k: int = 10,
-        *,
-        max_attributes: int | None = None,
-        noise_split: str | Sequence[float] = DEFAULT_NOISE_SPLIT,
-        threshold_factor: float | Sequence[float] = DEFAULT_THRESHOLD_FACTOR,
-        attribute_quantile: float = DEFAULT_ATTRIBUTE_QUANTILE,
-        quantile_share: float = DEFAULT_QUANTILE_SHARE,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        impute: bool = True,
-        on_dead_end: str = "relax",
+        **knobs: Any,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be positive")
+        if options is not None and knobs:
+            raise TypeError("pass an options object or keyword knobs, not both")
+        self.options = options if options is not None else build_options(
+            AggregateOptions, knobs, where="AggregateSeededSynthesizer"
+        )
+        require(is_int(reporting_length) and reporting_length >= 1, "reporting_length",
+                "must be an integer ≥ 1")
+        require(is_int(k) and k >= 1, "k", "must be an integer ≥ 1")
         self.reporting_length = int(reporting_length)
         self.k = int(k)
-        self.max_attributes = max_attributes
-        self.noise_split = noise_split
-        self.threshold_factor = threshold_factor
-        self.attribute_quantile = float(attribute_quantile)
-        self.quantile_share = float(quantile_share)
-        self.batch_size = int(batch_size)
-        self._impute = bool(impute)
         self.aggregates_: AggregateRelease | None = None
-        if on_dead_end not in ("relax", "error"):
-            raise ValueError('on_dead_end must be "relax" or "error"')
-        self.on_dead_end = on_dead_end
         self.discarded_: int = 0
         #: Names of never-missing columns sampled outside the guarantee (see ``sample``).
         self.relaxed_columns_: tuple[str, ...] = ()
         #: Public facts about the fit and the last ``sample`` call, for the release report.
         self.diagnostics_: dict[str, Any] = {}
 
+    def __repr__(self) -> str:
+        return (f"AggregateSeededSynthesizer({self.options!r}, reporting_length="
+                f"{self.reporting_length}, k={self.k})")
+
+    @classmethod
+    def create(
+        cls, options: AggregateOptions, *, reporting_length: int, k: int
+    ) -> AggregateSeededSynthesizer:
+        """The synthesizer a release with these options uses (registry factory)."""
+        return cls(options, reporting_length=reporting_length, k=k)
+
+    @classmethod
+    def plan_release(
+        cls, domains: Sequence[ColumnDomain], *, rho: float, options: AggregateOptions,
+        reporting_length: int, k: int,
+    ) -> dict[str, Any]:
+        """Per length the budget, noise, sensitivity and threshold, from public inputs only."""
+        return {"lengths": plan_aggregates(
+            domains, rho=rho, reporting_length=reporting_length, k=k,
+            max_attributes=options.max_attributes, noise_split=options.noise_split,
+            threshold_factor=options.threshold_factor,
+            attribute_quantile=options.attribute_quantile, quantile_share=options.quantile_share,
+        )}
+
+    # -- what a release needs from a fitted synthesizer ---------------------------------------
+    @property
+    def dp_record_count(self) -> float:
+        """The released (DP) record count."""
+        return float(self._fitted().record_count)
+
+    @property
+    def diagnostics(self) -> dict[str, Any]:
+        """Public facts about the release and the last ``sample`` call."""
+        self._fitted()
+        return self.diagnostics_
+
+    @property
+    def aggregates(self) -> AggregateRelease:
+        """The DP aggregate release this synthesizer measured (published with the bundle)."""
+        return self._fitted()
+
+    def _fitted(self) -> AggregateRelease:
+        if self.aggregates_ is None:
+            raise NotFittedError("fit() or from_aggregates() the aggregate synthesizer first")
+        return self.aggregates_
+
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, table: EncodedTable, accountant: Accountant) -> AggregateSeededSynthesizer:
-        """Spend the accountant's remaining budget on :func:`measure_aggregates`."""
+    def fit(
+        self, data: CountingBackend | EncodedTable, accountant: Accountant, *, rho: float | None = None
+    ) -> AggregateSeededSynthesizer:
+        """Spend ``rho`` (default: the accountant's remaining budget) on
+        :func:`~ptsynth.aggregates.measure_aggregates`."""
+        o = self.options
         agg = measure_aggregates(
-            table,
+            data,
             accountant,
             reporting_length=self.reporting_length,
             k=self.k,
-            max_attributes=self.max_attributes,
-            noise_split=self.noise_split,
-            threshold_factor=self.threshold_factor,
-            attribute_quantile=self.attribute_quantile,
-            quantile_share=self.quantile_share,
+            rho=rho,
+            max_attributes=o.max_attributes,
+            noise_split=o.noise_split,
+            threshold_factor=o.threshold_factor,
+            attribute_quantile=o.attribute_quantile,
+            quantile_share=o.quantile_share,
         )
         self._set(agg)
         return self
@@ -270,7 +384,7 @@ class AggregateSeededSynthesizer:
                 ids = np.full(g.shape[0], -1, dtype=np.int64)
                 vals = np.zeros(g.shape[0])
             vals = vals.reshape(block)
-            if self._impute and ell >= 2:
+            if self.options.impute and ell >= 2:
                 vals = np.where(
                     ids.reshape(block) >= 0, vals, self._imputed(u, nl, pres, ell, n_all)
                 )
@@ -348,8 +462,7 @@ class AggregateSeededSynthesizer:
 
         Reproducible for a seeded ``rng``; uses only ``rng.uniform`` and ``rng.permutation``.
         """
-        if self.aggregates_ is None:
-            raise RuntimeError("fit() or from_aggregates() first")
+        self._fitted()
         if rng is None:
             raise ValueError("pass a RandomSource (ptsynth.privacy.random_source)")
         n = self.aggregates_.record_count if n_records is None else int(n_records)
@@ -360,16 +473,16 @@ class AggregateSeededSynthesizer:
         have, empty, self.discarded_ = 0, 0, 0
         reason = None
         if self._dead.any():
-            if self.on_dead_end == "error":
-                raise RuntimeError(
+            if self.options.on_dead_end == "error":
+                raise SynthesisError(
                     "the aggregates admit no complete record: a column that forbids missing "
-                    "has no released value"
+                    "has no released value (raise epsilon, or allow missing in that column)"
                 )
             reason = "no released value (all noisy counts below the threshold)"
         self._exempt = self._dead.copy()
         self.relaxed_columns_ = self._names(self._exempt)
         while have < n:
-            want = min(self.batch_size, n - have)
+            want = min(self.options.batch_size, n - have)
             codes, alive = self._sample_batch(want, rng)
             good = codes[alive]
             self.discarded_ += int((~alive).sum())
@@ -377,7 +490,7 @@ class AggregateSeededSynthesizer:
                 empty += 1
                 if (
                     empty >= _MAX_EMPTY_BATCHES
-                    and self.on_dead_end == "relax"
+                    and self.options.on_dead_end == "relax"
                     and not np.array_equal(self._exempt, ~self._allows)
                 ):
                     # No complete record exists. Rather than fail, draw the never-missing
@@ -392,9 +505,10 @@ class AggregateSeededSynthesizer:
                     empty = 0
                     continue
                 if empty >= _MAX_EMPTY_BATCHES:
-                    raise RuntimeError(
+                    raise SynthesisError(
                         "the aggregates admit no complete record: a column that forbids "
-                        "missing has no released value compatible with the others"
+                        "missing has no released value compatible with the others (raise "
+                        "epsilon, or allow missing in such columns)"
                     )
                 continue
             empty = 0
@@ -509,7 +623,8 @@ class AggregateSeededSynthesizer:
                 weights[total <= 0, c] = 1.0
             else:
                 alive &= total > 0
-            cell = _cell_ids(codes, ctx, self._n_labels)
+            cell = cell_key([codes[:, i] for i in ctx], [int(self._n_labels[i]) + 1 for i in ctx],
+                            prefix=np.zeros(codes.shape[0], dtype=np.int64))
             probs = _rake(weights, target, cell, alive)
             cum = np.cumsum(probs, axis=1)
             u = np.asarray(rng.uniform(B), dtype=np.float64) * cum[:, -1]
@@ -540,14 +655,6 @@ class AggregateSeededSynthesizer:
 def _row_normalise(w: np.ndarray) -> np.ndarray:
     tot = w.sum(axis=1, keepdims=True)
     return w * (1.0 / np.where(tot > 0, tot, np.inf))
-
-
-def _cell_ids(codes: np.ndarray, ctx: list[int], n_labels: np.ndarray) -> np.ndarray:
-    """Mixed-radix id of each record's context cell (codes of the context columns)."""
-    cell = np.zeros(codes.shape[0], dtype=np.int64)
-    for i in ctx:
-        cell = cell * (int(n_labels[i]) + 1) + codes[:, i]
-    return cell
 
 
 def _rake(
@@ -581,4 +688,4 @@ def _rake(
     return w
 
 
-__all__ = ["AggregateSeededSynthesizer"]
+__all__ = ["AggregateOptions", "AggregateSeededSynthesizer"]

@@ -1,28 +1,77 @@
-"""The synthesizer protocol: fit through the accountant, sample from the fitted model.
+"""The synthesizer protocol: what the release pipeline needs from a synthesizer, and no more.
 
 Why this shape: a synthesizer may only learn from the data through measurements made by an
-:class:`~ptsynth.privacy.Accountant` (which checks and records every spend). After ``fit``
-it holds post-processed noisy values only, so ``sample`` can be called any number of times
-without further privacy cost.
+:class:`~ptsynth.privacy.Accountant` (which checks and records every spend) on counts from a
+:class:`~ptsynth.counting.CountingBackend`. After ``fit`` it holds post-processed noisy values
+only, so ``sample`` can be called any number of times without further privacy cost. Before
+``fit``, everything that needs the fitted model raises :class:`~ptsynth.errors.NotFittedError`.
+
+A synthesizer class also carries its name, a one-line summary, its options dataclass and a
+planner (the budget split from public inputs), which is all :mod:`ptsynth.synth.registry` needs.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from ptsynth.privacy import Accountant, RandomSource
-from ptsynth.table import EncodedTable
+from ptsynth.errors import NotFittedError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ptsynth.aggregates import AggregateRelease
+    from ptsynth.counting import CountingBackend
+    from ptsynth.privacy import Accountant, RandomSource
+    from ptsynth.table import ColumnDomain, EncodedTable
+
+__all__ = ["NotFittedError", "Synthesizer"]
 
 
 @runtime_checkable
 class Synthesizer(Protocol):
-    #: Short name used by ``--synthesizer`` and in the manifest.
-    name: str
+    #: Short name used by ``--synthesizer``, ``[release.<name>]`` and the manifest.
+    name: ClassVar[str]
+    #: One line for ``--help`` and ``--plan``.
+    summary: ClassVar[str]
+    #: The frozen, keyword-only options dataclass (see :mod:`ptsynth.synth.options`).
+    Options: ClassVar[type]
+    #: The effective options of this instance.
+    options: Any
 
-    def fit(self, table: EncodedTable, accountant: Accountant) -> Synthesizer:
-        """Measure ``table`` through ``accountant`` only, and fit the model on those measurements."""
+    @classmethod
+    def create(cls, options: Any, *, reporting_length: int, k: int) -> Synthesizer:
+        """The synthesizer a release with these options, reporting length and k uses."""
+        ...
+
+    @classmethod
+    def plan_release(
+        cls, domains: Sequence[ColumnDomain], *, rho: float, options: Any,
+        reporting_length: int, k: int,
+    ) -> dict[str, Any]:
+        """The budget split and the noise of each step, from public inputs only."""
+        ...
+
+    def fit(
+        self, data: CountingBackend | EncodedTable, accountant: Accountant, *,
+        rho: float | None = None,
+    ) -> Synthesizer:
+        """Measure ``data`` through ``accountant`` only (``rho``: default all that is left)."""
         ...
 
     def sample(self, n_records: int, rng: RandomSource) -> EncodedTable:
-        """Draw ``n_records`` synthetic records (same public domains as the training table)."""
+        """Draw ``n_records`` synthetic records (same public domains as the training data)."""
+        ...
+
+    @property
+    def dp_record_count(self) -> float:
+        """The DP record count (the default number of synthetic records)."""
+        ...
+
+    @property
+    def diagnostics(self) -> dict[str, Any]:
+        """JSON-ready public facts about the fit (DP outputs, public inputs, timings)."""
+        ...
+
+    @property
+    def aggregates(self) -> AggregateRelease | None:
+        """The DP aggregate table the synthesizer measured, if it releases one."""
         ...

@@ -24,10 +24,10 @@ after each). This synthesizer follows AIM's recipe with fewer, larger measuremen
    counts projected onto the simplex scaled to the model's bucket estimate
    (:meth:`ColumnCompression.refined`).
 
-Release integration: ``total_`` (the DP record count the model uses: inverse-variance weighted
-mean of every measurement's noisy total, post-processing), ``diagnostics_`` (JSON-ready public
+Release integration: ``dp_record_count`` (the record count the model uses: inverse-variance
+weighted mean of every measurement's noisy total, post-processing), ``diagnostics`` (JSON-ready public
 trace: budget split, compression, rounds with chosen columns, sigma, annealing, model size,
-timings) and :func:`plan_pgm` (the budget split and the noise std of one count, from the public
+timings) and :meth:`PGMSynthesizer.plan_release` (the budget split and the noise std of one count, from the public
 domains and knobs only).
 
 Wide tables: at most ``max_candidates`` candidates outside the current model are scored per
@@ -68,12 +68,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ptsynth.marginals import marginal_counts
+from ptsynth.counting import CountingBackend, as_backend
+from ptsynth.errors import BudgetExceededError, ConfigError, NotFittedError
 from ptsynth.privacy import Accountant, RandomSource
+from ptsynth.privacy.zcdp import exponential_epsilon, exponential_rho, gaussian_rho, gaussian_sigma
 from ptsynth.synth.graphical.compression import ColumnCompression
 from ptsynth.synth.graphical.estimation import (
     GraphicalModel,
@@ -87,6 +89,7 @@ from ptsynth.synth.graphical.selection import (
     default_workload,
     expected_noise_l1,
 )
+from ptsynth.synth.options import build_options, is_int, is_number, options_dict, require
 from ptsynth.table import ColumnDomain, EncodedTable
 
 #: Share of each round's budget spent on selecting (AIM: 0.1); the rest measures.
@@ -156,17 +159,18 @@ def budget_split(
     rest = budget - rho1 if adaptive else 0.0
     if rest > 0:
         per_round = rest / rounds
-        sigma = float(np.sqrt(1.0 / (2.0 * (1 - SELECTION_SHARE) * per_round)))
-        eps = float(np.sqrt(8.0 * SELECTION_SHARE * per_round))
+        sigma = gaussian_sigma((1 - SELECTION_SHARE) * per_round)
+        eps = exponential_epsilon(SELECTION_SHARE * per_round)
     else:
         sigma, eps = float("inf"), 0.0
     return BudgetSplit(float(budget), float(rho1), sig1, float(rest), int(rounds), sigma, eps)
 
 
-class PGMSynthesizer:
-    """Private-PGM synthesizer with AIM-style adaptive selection (name ``"pgm"``).
+@dataclass(frozen=True, kw_only=True)
+class PGMOptions:
+    """Knobs of :class:`PGMSynthesizer` (``[release.pgm]`` in a release config).
 
-    Args:
+    Attributes:
         workload: column sets the release should serve (names or indices); ``None`` = all
             3-way sets. Candidates are its downward closure up to ``degree`` columns.
         degree: largest measured set (3 by default; 2 is faster and slightly less accurate).
@@ -208,58 +212,70 @@ class PGMSynthesizer:
             counts are pooled by inverse variance. Same budget, seeds 0-1, 3-way TVD: at
             epsilon = 0.1 Adult 0.192 -> 0.171, NIST 0.156 -> 0.154, CTDC 0.110 -> 0.107; at
             epsilon = 1 NIST 0.0574 -> 0.0563, CTDC 0.0399 -> 0.0392, Adult 0.0759 -> 0.0769.
-        rho: budget to spend (``None``: whatever the accountant has left).
     """
 
-    name = "pgm"
+    workload: tuple[tuple[str | int, ...], ...] | None = None
+    degree: int = 3
+    max_model_size: float = 4e5
+    rounds: int | None = None
+    iters: int = 30
+    final_iters: int = 250
+    oneway_share: float = 0.15
+    oneway_allocation: str = "equal"
+    compress: bool = True
+    max_candidates: int | None = 1000
+    balanced: bool = True
+    remeasure_oneway: bool = True
 
-    def __init__(
-        self,
-        *,
-        workload: Sequence[Sequence[str | int]] | None = None,
-        degree: int = 3,
-        max_model_size: float = 4e5,
-        rounds: int | None = None,
-        iters: int = 30,
-        final_iters: int = 250,
-        oneway_share: float = 0.15,
-        oneway_allocation: str = "equal",
-        compress: bool = True,
-        max_candidates: int | None = 1000,
-        balanced: bool = True,
-        remeasure_oneway: bool = True,
-        rho: float | None = None,
-    ) -> None:
-        if degree < 1:
-            raise ValueError("degree must be at least 1")
-        if max_model_size < 1:
-            raise ValueError("max_model_size must be positive")
-        if rounds is not None and rounds < 1:
-            raise ValueError("rounds must be at least 1")
-        if not 0 < oneway_share <= 1:
-            raise ValueError("oneway_share must be in (0, 1]")
-        if iters < 0 or final_iters < 0:
-            raise ValueError("iters must be non-negative")
-        if oneway_allocation not in ONEWAY_ALLOCATIONS:
-            raise ValueError(f"oneway_allocation must be one of {ONEWAY_ALLOCATIONS}")
-        if max_candidates is not None and max_candidates < 1:
-            raise ValueError("max_candidates must be at least 1 (or None for all)")
-        if rho is not None and not rho > 0:
-            raise ValueError("rho must be positive")
-        self.workload = None if workload is None else [tuple(s) for s in workload]
-        self.degree = int(degree)
-        self.max_model_size = float(max_model_size)
-        self.rounds = rounds
-        self.iters = int(iters)
-        self.final_iters = int(final_iters)
-        self.oneway_share = float(oneway_share)
-        self.oneway_allocation = oneway_allocation
-        self.compress = bool(compress)
-        self.max_candidates = None if max_candidates is None else int(max_candidates)
-        self.rho = rho
+    def __post_init__(self) -> None:
+        if self.workload is not None:
+            require(
+                isinstance(self.workload, (list, tuple)) and len(self.workload) > 0
+                and all(isinstance(s, (list, tuple)) and s and all(isinstance(c, (str, int)) for c in s)
+                        for s in self.workload),
+                "workload", "must be a non-empty list of column sets (lists of column names)",
+            )
+            object.__setattr__(self, "workload", tuple(tuple(s) for s in self.workload))
+        require(is_int(self.degree) and self.degree >= 1, "degree", "must be an integer ≥ 1")
+        require(is_number(self.max_model_size) and self.max_model_size >= 1, "max_model_size",
+                "must be a number ≥ 1 (cells of the junction tree)")
+        object.__setattr__(self, "max_model_size", float(self.max_model_size))
+        require(self.rounds is None or (is_int(self.rounds) and self.rounds >= 1), "rounds",
+                "must be an integer ≥ 1")
+        require(is_int(self.iters) and self.iters >= 0, "iters", "must be an integer ≥ 0")
+        require(is_int(self.final_iters) and self.final_iters >= 0, "final_iters",
+                "must be an integer ≥ 0")
+        require(is_number(self.oneway_share) and 0 < self.oneway_share <= 1, "oneway_share",
+                "must lie in (0, 1]")
+        object.__setattr__(self, "oneway_share", float(self.oneway_share))
+        require(self.oneway_allocation in ONEWAY_ALLOCATIONS, "oneway_allocation",
+                f"must be one of {', '.join(ONEWAY_ALLOCATIONS)}")
+        require(isinstance(self.compress, bool), "compress", "must be true or false")
+        require(self.max_candidates is None or (is_int(self.max_candidates) and self.max_candidates >= 1),
+                "max_candidates", "must be an integer ≥ 1")
+        require(isinstance(self.balanced, bool), "balanced", "must be true or false")
+        require(isinstance(self.remeasure_oneway, bool), "remeasure_oneway", "must be true or false")
+
+
+class PGMSynthesizer:
+    """Private-PGM synthesizer with AIM-style adaptive selection (name ``"pgm"``).
+
+    Knobs: :class:`PGMOptions` (pass an options object, or the knobs as keywords).
+    """
+
+    name: ClassVar[str] = "pgm"
+    summary: ClassVar[str] = (
+        "graphical model with AIM-style adaptive marginal selection (default; most accurate)"
+    )
+    Options: ClassVar[type[PGMOptions]] = PGMOptions
+
+    def __init__(self, options: PGMOptions | None = None, /, **knobs: Any) -> None:
+        if options is not None and knobs:
+            raise TypeError("pass an options object or keyword knobs, not both")
+        self.options = options if options is not None else build_options(
+            PGMOptions, knobs, where="PGMSynthesizer"
+        )
         self.refine_buckets = True  # see ColumnCompression.refined
-        self.remeasure_oneway = remeasure_oneway
-        self.balanced = balanced
         self.model_: GraphicalModel | None = None
         self.domains_: tuple = ()
         self.compression_: list[ColumnCompression] = []
@@ -270,48 +286,96 @@ class PGMSynthesizer:
         self.total_: float | None = None
         self.diagnostics_: dict[str, Any] = {}
 
+    def __repr__(self) -> str:
+        return f"PGMSynthesizer({self.options!r})"
+
+    @classmethod
+    def create(cls, options: PGMOptions, *, reporting_length: int, k: int) -> PGMSynthesizer:
+        """The synthesizer a release with these options uses (registry factory)."""
+        del reporting_length, k  # the workload (default: all 3-way sets) says what to serve
+        return cls(options)
+
+    @classmethod
+    def plan_release(
+        cls, domains: Sequence[ColumnDomain], *, rho: float, options: PGMOptions,
+        reporting_length: int, k: int,
+    ) -> dict[str, Any]:
+        """Per step the budget and noise of one count, from public inputs only (``--plan``)."""
+        del reporting_length, k
+        return {"steps": _plan_rows(cls(options).plan(list(domains), float(rho)), len(domains))}
+
+    # -- what a release needs from a fitted synthesizer ---------------------------------------
+    @property
+    def dp_record_count(self) -> float:
+        """The DP record count the model uses (post-processing of noisy totals)."""
+        if self.total_ is None:
+            raise NotFittedError("fit the pgm synthesizer first")
+        return self.total_
+
+    @property
+    def diagnostics(self) -> dict[str, Any]:
+        """Public facts about the fit (DP outputs, public inputs, timings)."""
+        if self.model_ is None:
+            raise NotFittedError("fit the pgm synthesizer first")
+        return self.diagnostics_
+
+    @property
+    def aggregates(self) -> None:
+        """None: the graphical model measures marginals, not a DP aggregate table."""
+        return None
+
     # ------------------------------------------------------------------------------------
     def plan(self, domains: Sequence[ColumnDomain], budget: float) -> BudgetSplit:
         """The budget split ``fit`` will use on a table with these (public) domains."""
         names = [dom.name for dom in domains]
         sizes = [dom.size for dom in domains]
         workload = self._resolve_workload(names)
-        adaptive = any(len(r) > 1 for r in candidate_weights(workload, self.degree))
-        rounds = self.rounds if self.rounds is not None else len(sizes) + 8
+        adaptive = any(len(r) > 1 for r in candidate_weights(workload, self.options.degree))
+        rounds = self.options.rounds if self.options.rounds is not None else len(sizes) + 8
         return budget_split(
             sizes,
             budget,
             adaptive=adaptive,
-            oneway_share=self.oneway_share,
+            oneway_share=self.options.oneway_share,
             rounds=rounds,
-            oneway_allocation=self.oneway_allocation,
+            oneway_allocation=self.options.oneway_allocation,
         )
 
     def fit(
-        self, table: EncodedTable, accountant: Accountant, *, rho: float | None = None
+        self,
+        data: CountingBackend | EncodedTable,
+        accountant: Accountant,
+        *,
+        rho: float | None = None,
     ) -> PGMSynthesizer:
-        """Measure through ``accountant`` only, then fit the graphical model."""
+        """Measure ``data`` through ``accountant`` only, then fit the graphical model.
+
+        Spends ``rho`` (default: whatever the accountant has left). ``data`` is asked only for
+        marginal counts (:mod:`ptsynth.counting`), which go straight to the mechanisms.
+        """
         t0 = time.perf_counter()
-        budget = rho if rho is not None else self.rho
+        data = as_backend(data)
+        start_rho = accountant.spent_rho
+        budget = rho
         if budget is None:
             budget = accountant.remaining_rho
         else:
             budget = float(budget)
             accountant.check(budget, "pgm: whole fit")  # refuse before any data is read
         if not budget > 0:
-            raise ValueError("no privacy budget left to fit the pgm synthesizer")
-        d = table.n_columns
-        names = table.column_names
-        self.domains_ = table.domains
+            raise BudgetExceededError("no privacy budget left to fit the pgm synthesizer")
+        domains = data.domains
+        d = len(domains)
+        names = tuple(dom.name for dom in domains)
+        self.domains_ = domains
         workload = self._resolve_workload(list(names))
         weights = {
             r: w
-            for r, w in candidate_weights(workload, self.degree).items()
-            if len(r) > 1 or self.remeasure_oneway
+            for r, w in candidate_weights(workload, self.options.degree).items()
+            if len(r) > 1 or self.options.remeasure_oneway
         }
-        split = self.plan(table.domains, budget)
+        split = self.plan(domains, budget)
         self.split_ = split
-        spent = 0.0
         timings: dict[str, float] = {}
 
         # -- 1. one-way marginals ----------------------------------------------------------
@@ -319,17 +383,16 @@ class PGMSynthesizer:
         measurements: list[Measurement] = []
         oneway_counts: list[np.ndarray] = []  # private: used only by the mechanisms
         merged_obs: list[list[tuple[np.ndarray, float]]] = []  # noisy counts of merged values
-        for j in range(d):
+        for j, counts in enumerate(data.marginals([(j,) for j in range(d)])):
             sigma1 = split.oneway_sigma[j]
-            counts = marginal_counts(table, [j]).astype(np.int64)
+            counts = counts.astype(np.int64)
             oneway_counts.append(counts)
             noisy = accountant.measure_gaussian(
                 counts, sigma=sigma1, l2_sensitivity=1.0, query=f"pgm: 1-way marginal of {names[j]}"
             )
-            spent += 1.0 / (2.0 * sigma1**2)
             comp = (
                 ColumnCompression.from_noisy(noisy, sigma1)
-                if self.compress
+                if self.options.compress
                 else ColumnCompression.identity(counts.size)
             )
             values, sig = comp.compress_measurement(noisy, sigma1)
@@ -337,15 +400,16 @@ class PGMSynthesizer:
             compressions.append(comp)
             measurements.append(Measurement((j,), values, sig, query=f"1-way {names[j]}"))
         sizes = tuple(c.size for c in compressions)
-        codes = np.stack([compressions[j].forward[table.codes[:, j]] for j in range(d)], axis=1)
-        model_table = EncodedTable(codes, tuple(_sized(table.domains[j], sizes[j]) for j in range(d)))
+        model_data = data.recoded(
+            [c.forward for c in compressions], [_sized(domains[j], sizes[j]) for j in range(d)]
+        )
 
         estimator = MirrorDescentEstimator(sizes)
-        model = estimator.fit(measurements, iters=self.iters)
+        model = estimator.fit(measurements, iters=self.options.iters)
         timings["oneway_s"] = time.perf_counter() - t0
 
         # -- 2. adaptive rounds --------------------------------------------------------------
-        cands = [r for r in weights if _cells(r, sizes) <= self.max_model_size]
+        cands = [r for r in weights if _cells(r, sizes) <= self.options.max_model_size]
         cand_w = np.array([weights[r] for r in cands], dtype=np.float64)
         member = np.zeros((len(cands), d), dtype=bool)
         for i, r in enumerate(cands):
@@ -357,15 +421,16 @@ class PGMSynthesizer:
             last = False
             while not last:
                 t_round = time.perf_counter()
+                spent = accountant.spent_rho - start_rho
                 left = budget - spent
-                cost = 1.0 / (2.0 * sigma**2) + eps**2 / 8.0
+                cost = gaussian_rho(sigma) + exponential_rho(eps)
                 if left < 2.0 * cost:
                     final = left * (1.0 - 1e-9)
-                    sigma = float(np.sqrt(1.0 / (2.0 * (1 - SELECTION_SHARE) * final)))
-                    eps = float(np.sqrt(8.0 * SELECTION_SHARE * final))
-                    cost = 1.0 / (2.0 * sigma**2) + eps**2 / 8.0
+                    sigma = gaussian_sigma((1 - SELECTION_SHARE) * final)
+                    eps = exponential_epsilon(SELECTION_SHARE * final)
+                    cost = gaussian_rho(sigma) + exponential_rho(eps)
                     last = True
-                limit = self.max_model_size * min(1.0, (spent + cost) / budget)
+                limit = self.options.max_model_size * min(1.0, (spent + cost) / budget)
                 eligible, n_scored = self._eligible(
                     member, model, measurements, sizes, limit, cands, accountant.rng
                 )
@@ -378,7 +443,7 @@ class PGMSynthesizer:
                         data_answers[r] = (
                             oneway_counts[r[0]]
                             if len(r) == 1
-                            else marginal_counts(model_table, r)
+                            else model_data.marginals([r])[0]
                         )
                     answers.append(self._model_answer(model, r, compressions, merged_obs))
                 score = np.array(
@@ -409,7 +474,6 @@ class PGMSynthesizer:
                         else "pgm: marginal of " + " x ".join(label)
                     ),
                 )
-                spent += cost
                 before = answers[choice]
                 if len(r) == 1:  # full resolution: the kept cells and the bucket's members
                     comp = compressions[r[0]]
@@ -421,7 +485,7 @@ class PGMSynthesizer:
                     measurements.append(
                         Measurement(r, noisy.reshape(before.shape), sigma, query=" x ".join(label))
                     )
-                model = estimator.fit(measurements, iters=self.iters)
+                model = estimator.fit(measurements, iters=self.options.iters)
                 after = self._model_answer(model, r, compressions, merged_obs)
                 moved = float(np.abs(after - before).sum())
                 anneal = moved <= expected_noise_l1(sigma, before.size)
@@ -438,8 +502,8 @@ class PGMSynthesizer:
 
         # -- 3. final estimation -------------------------------------------------------------
         t_final = time.perf_counter()
-        model = estimator.fit(measurements, iters=self.final_iters)
-        if self.compress and self.refine_buckets:
+        model = estimator.fit(measurements, iters=self.options.final_iters)
+        if self.options.compress and self.refine_buckets:
             compressions = [
                 _pooled(comp, merged_obs[j]).refined(float(model.project((j,))[-1]))
                 if comp.compressed
@@ -454,49 +518,51 @@ class PGMSynthesizer:
         self.measurements_ = measurements
         self.rounds_ = records
         self.timings_ = timings
-        self.diagnostics_ = self._diagnostics(names, budget, spent, estimator)
+        self.diagnostics_ = self._diagnostics(
+            names, budget, accountant.spent_rho - start_rho, estimator
+        )
         return self
 
     # ------------------------------------------------------------------------------------
     def sample(self, n_records: int, rng: RandomSource) -> EncodedTable:
         """``n_records`` synthetic records over the training table's public domains."""
         if self.model_ is None:
-            raise RuntimeError("fit the synthesizer before sampling")
+            raise NotFittedError("fit the pgm synthesizer before sampling")
         n = int(n_records)
         if n < 0:
             raise ValueError("n_records must be non-negative")
-        model_codes = sample_records(self.model_.marginals, n, rng, balanced=self.balanced)
+        model_codes = sample_records(self.model_.marginals, n, rng, balanced=self.options.balanced)
         d = len(self.domains_)
         cols = []
         for j in range(d):
             # Balanced over the record's other model columns, random order of significance.
             others = [v for v in rng.permutation(d).tolist() if v != j]
-            keys = model_codes[:, others] if self.balanced else None
+            keys = model_codes[:, others] if self.options.balanced else None
             cols.append(self.compression_[j].expand(model_codes[:, j], rng, keys))
         codes = np.stack(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.int64)
         return EncodedTable(codes, self.domains_)
 
     # ------------------------------------------------------------------------------------
     def _resolve_workload(self, names: Sequence[str]) -> list[Clique]:
-        if self.workload is None:
+        if self.options.workload is None:
             return default_workload(len(names), 3)
         index = {n: j for j, n in enumerate(names)}
         out = []
-        for s in self.workload:
+        for s in self.options.workload:
             idx = set()
             for c in s:
                 if isinstance(c, (int, np.integer)):
                     if not 0 <= int(c) < len(names):
-                        raise KeyError(f"workload column index {int(c)} out of range")
+                        raise ConfigError(f"column index {int(c)} out of range", key="workload")
                     idx.add(int(c))
                 elif c in index:
                     idx.add(index[c])
                 else:
-                    raise KeyError(f"no column named {c!r}")
+                    raise ConfigError(f"no column named {c!r}", key="workload")
             if idx:
                 out.append(tuple(sorted(idx)))
         if not out:
-            raise ValueError("workload is empty")
+            raise ConfigError("names no column set", key="workload")
         return out
 
     def _model_answer(
@@ -546,8 +612,8 @@ class PGMSynthesizer:
         outside_count = member.astype(np.int32) @ (~in_clique).T.astype(np.int32)  # (m, k)
         inside = np.any(outside_count == 0, axis=1)
         test = np.flatnonzero(~inside)
-        if self.max_candidates is not None and test.size > self.max_candidates:
-            pick = rng.permutation(test.size)[: self.max_candidates]
+        if self.options.max_candidates is not None and test.size > self.options.max_candidates:
+            pick = rng.permutation(test.size)[: self.options.max_candidates]
             test = np.sort(test[pick])
         ok = test
         if test.size:
@@ -568,18 +634,9 @@ class PGMSynthesizer:
             "rho_spent": float(spent),
             "estimated_records": float(model.total),
             "knobs": {
-                "workload": "all 3-way sets" if self.workload is None else [list(map(str, s)) for s in self.workload],
-                "degree": self.degree,
-                "max_model_size": self.max_model_size,
-                "rounds": self.rounds,
-                "iters": self.iters,
-                "final_iters": self.final_iters,
-                "oneway_share": self.oneway_share,
-                "oneway_allocation": self.oneway_allocation,
-                "compress": self.compress,
-                "max_candidates": self.max_candidates,
-                "balanced": self.balanced,
-                "remeasure_oneway": self.remeasure_oneway,
+                **options_dict(self.options),
+                "workload": "all 3-way sets" if self.options.workload is None
+                else [list(map(str, s)) for s in self.options.workload],
             },
             "budget_split": _plan_rows(split, len(names)),
             "compression": {
@@ -610,18 +667,6 @@ class PGMSynthesizer:
             },
             "timings": {k: round(float(v), 3) for k, v in self.timings_.items()},
         }
-
-
-def plan_pgm(domains: Sequence[ColumnDomain], *, rho: float, **knobs: Any) -> list[dict]:
-    """Per step: budget (rho), noise std of one count, and measurement count; no data read.
-
-    Reads only public inputs (the schema's domains, the knobs, the budget). Compression and
-    annealing depend on noisy outputs, so the rounds row gives the *initial* sigma: it halves
-    whenever the model stops improving, and the last round spends what remains.
-    """
-    knobs.pop("rho", None)
-    synth = PGMSynthesizer(**knobs)
-    return _plan_rows(synth.plan(list(domains), float(rho)), len(domains))
 
 
 def _plan_rows(split: BudgetSplit, d: int) -> list[dict]:

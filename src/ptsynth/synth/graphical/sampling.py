@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ptsynth.marginals import cell_index
+from ptsynth.counting import cell_key
 from ptsynth.privacy import RandomSource
 from ptsynth.synth.graphical.inference import CliqueMarginals
 
@@ -133,7 +133,7 @@ def sample_records(
         k = int(np.prod([tree.sizes[v] for v in new], dtype=np.int64))
         table = table.reshape(g, k)
         perm = rng.permutation(n)
-        group = cell_index(codes[perm][:, list(sep)], [tree.sizes[v] for v in sep]) if sep else np.zeros(n, dtype=np.int64)
+        group = cell_key(codes[perm][:, list(sep)], [tree.sizes[v] for v in sep]) if sep else np.zeros(n, dtype=np.int64)
         keys = None
         if balanced:
             # Balance the new columns over the columns drawn so far, outside the separator,

@@ -1,0 +1,82 @@
+"""The counting seam: the only way measurements read sensitive records.
+
+Why a protocol: a synthesizer or the aggregate release needs a handful of *kinds* of exact
+counts, never the records themselves: marginals of column sets, counts of attribute
+combinations (with a per-person contribution bound), the record count and how many attributes
+each record holds. Asking a backend for exactly these lets the same measurement code run on an
+in-memory table (:class:`~ptsynth.counting.numpy_backend.NumpyBackend`) or where the data lie
+(a Spark cluster), with only counts travelling back and noise drawn once, through the
+:class:`~ptsynth.privacy.Accountant`.
+
+Every count a backend returns is **private**: callers hand it straight to a mechanism (or to the
+private evaluation), never to an output.
+
+Conventions shared by every backend (and checked by its tests):
+
+* ``marginals`` returns dense int64 arrays of shape ``[domains[c].size for c in set]`` (missing
+  is the last code of a column that allows it), column axes in the order given.
+* A combination is a tuple of ``(column, code)`` attributes on distinct columns with ``code``
+  not the column's missing code ("absent", as in Synthetic Data Showcase); a record holds it
+  when it has every one of those values.
+* ``recoded`` maps each column's codes through a public array (e.g. a graphical model's merged
+  rare values) and counts in the new codes; the maps must be data-independent or DP outputs.
+* ``combination_counter(m, rng)`` bounds each record's contribution: a record holding more than
+  ``m`` present attributes keeps ``m`` of them chosen at random, so the vector of all length-ℓ
+  combination counts has L2 sensitivity ``sqrt(C(m, ℓ))`` under add/remove of one record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ptsynth.privacy import RandomSource
+    from ptsynth.table import ColumnDomain
+
+
+@runtime_checkable
+class CombinationCounter(Protocol):
+    """Exact counts of attribute combinations, each record's contribution already bounded."""
+
+    def combination_counts(self, columns: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, int]:
+        """Counts of the combinations whose ``(N, ℓ)`` column indices (ascending per row) and
+        codes are given, and the number of distinct column sets among them."""
+        ...
+
+
+@runtime_checkable
+class CountingBackend(Protocol):
+    """Exact counts over the encoded records of one dataset (see the module docstring)."""
+
+    #: Short name, e.g. ``"numpy"`` or ``"spark"``.
+    name: str
+    #: Public domains of the encoded columns, in column order.
+    domains: tuple[ColumnDomain, ...]
+
+    def record_count(self) -> int:
+        """Number of records (persons)."""
+        ...
+
+    def marginals(self, column_sets: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """Dense count arrays, one per column set (an empty set gives the record count, 0-d)."""
+        ...
+
+    def present_attribute_histogram(self) -> np.ndarray:
+        """``h[a]`` = number of records holding exactly ``a`` present attributes, a = 0..d."""
+        ...
+
+    def recoded(
+        self, maps: Sequence[np.ndarray], domains: Sequence[ColumnDomain]
+    ) -> CountingBackend:
+        """The same records with column j's codes mapped through ``maps[j]`` into ``domains[j]``."""
+        ...
+
+    def combination_counter(
+        self, max_attributes: int | None, rng: RandomSource | None
+    ) -> CombinationCounter:
+        """Combination counts with each record cut to at most ``max_attributes`` present
+        attributes (``None``: no cut, and ``rng`` may be ``None``)."""
+        ...

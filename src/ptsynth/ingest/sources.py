@@ -1,0 +1,326 @@
+"""Record sources: files, in-memory tables and databases as one stream of raw Arrow batches.
+
+Why one protocol: validation and encoding (:mod:`ptsynth.ingest.encode`) must treat a CSV file, a
+Parquet file, a pandas frame and a database query alike, block by block, so that memory stays
+bounded and error messages read the same. A source yields :class:`RecordStream`: the column
+names and a lazy iterator of record batches with every value still raw (text files: every
+column as text, so nothing is silently coerced).
+
+Row numbers: for text files, ``row N`` is the line as a person counts it (header = row 1, so the
+first record is row 2); this equals the physical line unless a quoted cell holds a line break.
+For tables (Parquet, Arrow, pandas, SQL) the first record is row 1.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+
+from ptsynth.errors import InputError
+from ptsynth.ingest.problems import ErrorReporter
+
+#: Bytes of delimited text per streamed block. Arrow's reader keeps a few blocks in flight, so
+#: this bounds the reader's memory (~100 MB at 2 MiB) independently of the file size.
+BLOCK_BYTES = 1 << 21
+#: Rows per block for tables (Parquet, Arrow, pandas, SQL).
+BLOCK_ROWS = 1 << 16
+_PARQUET = (".parquet", ".pq")
+_ARROW = (".feather", ".arrow", ".ipc", ".arrows")
+_TAB = (".tsv", ".tab")
+_UTF8_BLOCK = 1 << 20
+_PARSE_RULE = "file could not be parsed as delimited text (check quoting)"
+_RAGGED_RULE = "row has a different number of fields than the header (or an unclosed quote)"
+
+
+@dataclass
+class RecordStream:
+    """Column names plus a lazy stream of record batches of at most ``BLOCK_ROWS`` rows (tables)
+    or ``BLOCK_BYTES`` of text. ``finish()`` raises reader problems found on the way (ragged
+    rows) and must run after the last batch, before any cell-level problem is reported."""
+
+    names: list[str]
+    batches: Iterator[pa.RecordBatch]
+    schema: pa.Schema
+    text: bool = False
+    finish: Callable[[], None] = field(default=lambda: None)
+
+
+def _check_utf8(path: Path, rep: ErrorReporter) -> tuple[bytes, bool]:
+    """Stream the file through a strict UTF-8 decoder; return its first line (for the header)
+    and whether the file holds anything but whitespace.
+
+    Small blocks keep memory flat; on failure the error names the line, never the bytes.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    lines_before = 0
+    head, head_done, content = b"", False, False
+    with pa.input_stream(str(path), compression="detect") as fh:
+        while True:
+            block = fh.read(_UTF8_BLOCK)
+            if not head_done:
+                cut = block.find(b"\n")
+                head += block if cut < 0 else block[: cut + 1]
+                head_done = cut >= 0 or not block
+            content = content or bool(block.strip())
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                line = lines_before + block[: max(exc.start, 0)].count(b"\n") + 1
+                raise rep.fail("file is not valid UTF-8 text (save it as UTF-8)", row=line) from None
+            if not block:
+                break
+            lines_before += block.count(b"\n")
+    return head, content
+
+
+def _open_text(path: Path, rep: ErrorReporter) -> RecordStream:
+    """Arrow's streaming CSV reader, single-threaded (it then knows each bad row's line), every
+    column as text so nothing is silently coerced. UTF-8 was checked beforehand."""
+    head, content = _check_utf8(path, rep)
+    first_line = head.decode("utf-8", errors="ignore").lstrip("\ufeff").rstrip("\r\n")
+    if not content:
+        raise rep.fail("file is empty (no header line)")
+    if not first_line.strip():
+        raise rep.fail("header line is empty (the first line must name the columns)", row=1)
+    suffixes = [s.lower() for s in path.suffixes]
+    if any(s in _TAB for s in suffixes) or ("\t" in first_line and "," not in first_line):
+        delim = "\t"
+    else:
+        delim = ","
+    header = next(csv.reader(io.StringIO(first_line), delimiter=delim))
+    _check_header(header, rep)
+    invalid: list[int | None] = []
+
+    def handler(row: Any) -> str:
+        invalid.append(row.number)
+        return "skip"
+
+    try:
+        reader = pacsv.open_csv(
+            str(path),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=True,
+                                             ignore_empty_lines=False, invalid_row_handler=handler),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header}, check_utf8=False,
+                strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[],
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Arrow's message may quote the row: never pass it on.
+        raise rep.fail(_PARSE_RULE) from None
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                raise rep.fail(_PARSE_RULE) from None
+            yield batch
+
+    def finish() -> None:
+        if invalid:
+            first = min((n for n in invalid if n is not None), default=None)
+            raise InputError(_RAGGED_RULE, file=rep.label, row=first, more=len(invalid) - 1)
+
+    return RecordStream(list(reader.schema.names), batches(), reader.schema, text=True, finish=finish)
+
+
+def _check_header(names: list[str], rep: ErrorReporter) -> None:
+    stripped = [str(n).strip() for n in names]
+    for i, n in enumerate(stripped):
+        if not n:
+            raise rep.fail(f"header column {i + 1} has no name")
+    seen: set[str] = set()
+    for n in stripped:
+        if n in seen:
+            raise rep.fail("column name occurs twice in the header", column=n)
+        seen.add(n)
+
+
+def _frame_to_arrow(df: pd.DataFrame, rep: ErrorReporter) -> pa.Table:
+    cols = {}
+    for name in df.columns:
+        s = df[name]
+        try:
+            cols[str(name)] = pa.array(s, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python types in one column
+            cols[str(name)] = pa.array(s.astype("string"), from_pandas=True)
+    _check_header(list(cols), rep)
+    if len(cols) != len(df.columns):
+        raise rep.fail("column name occurs twice")
+    return pa.table(cols) if cols else pa.table({})
+
+
+def _sliced(batches: Iterator[pa.RecordBatch], kind: str | None, rep: ErrorReporter
+            ) -> Iterator[pa.RecordBatch]:
+    """Batches cut to at most ``BLOCK_ROWS`` rows; reader errors become one InputError."""
+    try:
+        for batch in batches:
+            for start in range(0, batch.num_rows, BLOCK_ROWS):
+                yield batch.slice(start, BLOCK_ROWS)
+    except (pa.ArrowException, OSError):
+        if kind is None:
+            raise
+        raise rep.fail(f"file cannot be read as {kind}") from None
+
+
+def _table_stream(table: pa.Table, rep: ErrorReporter) -> RecordStream:
+    return RecordStream(list(table.column_names), _sliced(iter(table.to_batches()), None, rep), table.schema)
+
+
+def _open_binary(path: Path, rep: ErrorReporter) -> RecordStream:
+    """Parquet row groups or Arrow IPC record batches, one at a time."""
+    parquet = path.suffix.lower() in _PARQUET
+    kind = "Parquet" if parquet else "Arrow IPC / Feather"
+    try:
+        if parquet:
+            pf = pq.ParquetFile(path)
+            schema, batches = pf.schema_arrow, pf.iter_batches(batch_size=BLOCK_ROWS)
+        else:
+            schema, batches = _open_ipc(path)
+    except (pa.ArrowException, OSError):
+        raise rep.fail(f"file cannot be read as {kind}") from None
+    _check_header(schema.names, rep)
+    return RecordStream(list(schema.names), _sliced(batches, kind, rep), schema)
+
+
+def _open_ipc(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """IPC file (Feather v2), IPC stream, or as a last resort Feather v1 read whole."""
+    try:
+        reader = pa.ipc.open_file(pa.memory_map(str(path)))
+        return reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
+    except pa.ArrowInvalid:
+        pass
+    try:
+        stream = pa.ipc.open_stream(pa.memory_map(str(path)))
+        return stream.schema, iter(stream)
+    except pa.ArrowInvalid:
+        table = feather.read_table(path)
+        return table.schema, iter(table.to_batches())
+
+
+@runtime_checkable
+class RecordSource(Protocol):
+    """A source of raw records other than a file or an in-memory table (a database query).
+
+    ``open`` returns a :class:`RecordStream` and sets ``rep.row_offset`` to the number of the
+    first record (1 for query results). Errors name the source and the rule, never a value.
+    """
+
+    label: str
+
+    def open(self, rep: ErrorReporter) -> RecordStream: ...
+
+
+@dataclass(frozen=True)
+class SQLiteQuery:
+    """The rows of a read-only SQL query on a SQLite file (or an open ``sqlite3`` connection),
+    streamed ``BLOCK_ROWS`` at a time with ``fetchmany``; every value arrives as text or a number
+    and is validated like a file's cells. Row numbers count the query's result rows from 1."""
+
+    database: str | Path | sqlite3.Connection
+    query: str
+    label: str = "SQL query"
+
+    def open(self, rep: ErrorReporter) -> RecordStream:
+        rep.row_offset = 1
+        own = not isinstance(self.database, sqlite3.Connection)
+        if own:
+            target = str(self.database)
+            if target.startswith("sqlite:///"):
+                target = target[len("sqlite:///"):]
+            if not Path(target).is_file():
+                raise rep.fail("SQLite database file does not exist")
+            conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
+        else:
+            conn = self.database
+        try:
+            cursor = conn.execute(self.query)
+        except sqlite3.Error as exc:  # the database's message may quote a value: kind only
+            if own:
+                conn.close()
+            raise rep.fail(f"SQL query failed ({type(exc).__name__})") from None
+        names = [str(c[0]) for c in cursor.description or ()]
+        _check_header(names, rep)
+        schema = pa.schema([(n, pa.large_string()) for n in names])
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                while True:
+                    try:
+                        rows = cursor.fetchmany(BLOCK_ROWS)
+                    except sqlite3.Error as exc:
+                        raise rep.fail(f"SQL query failed while reading ({type(exc).__name__})") from None
+                    if not rows:
+                        return
+                    columns = list(zip(*rows, strict=True))
+                    yield pa.RecordBatch.from_arrays(
+                        [_sql_column(c) for c in columns], names=names
+                    )
+            finally:
+                if own:
+                    conn.close()
+
+        return RecordStream(names, batches(), schema)
+
+
+def _sql_column(values: tuple[Any, ...]) -> pa.Array:
+    """One column of fetched rows: typed where Arrow can infer one type, else as text."""
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types in one column
+        return pa.array([None if v is None else str(v) for v in values], pa.large_string())
+
+
+def open_stream(source: Any, rep: ErrorReporter) -> RecordStream:
+    """Any supported source → a stream of raw record batches. Sets ``rep.row_offset``."""
+    if isinstance(source, RecordSource):
+        return source.open(rep)
+    if isinstance(source, pd.DataFrame):
+        rep.row_offset = 1
+        return _table_stream(_frame_to_arrow(source, rep), rep)
+    if isinstance(source, pa.Table):
+        rep.row_offset = 1
+        _check_header(source.column_names, rep)
+        return _table_stream(source, rep)
+    if isinstance(source, pa.RecordBatch):
+        rep.row_offset = 1
+        _check_header(source.schema.names, rep)
+        return _table_stream(pa.Table.from_batches([source]), rep)
+    path = Path(source)
+    if not path.is_file():
+        raise rep.fail("input file does not exist or is not a file")
+    suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        rep.row_offset = 2 if suffix not in _PARQUET + _ARROW else 1
+        raise rep.fail("file is empty (no header line)")
+    if suffix in _PARQUET or suffix in _ARROW:
+        rep.row_offset = 1
+        return _open_binary(path, rep)
+    rep.row_offset = 2
+    return _open_text(path, rep)
+
+
+def load_table(source: Any, rep: ErrorReporter) -> pa.Table:
+    """Any supported source → one in-memory Arrow table of raw values (``ptsynth init``)."""
+    stream = open_stream(source, rep)
+    batches = list(stream.batches)
+    stream.finish()
+    if stream.text and sum(b.num_rows for b in batches) == 0:
+        raise rep.fail("file has a header but no records", row=2)
+    return pa.Table.from_batches(batches, schema=stream.schema)
