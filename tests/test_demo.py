@@ -9,8 +9,8 @@ import pytest
 from ptsynth import demo
 from ptsynth.config import ReleaseConfig
 from ptsynth.demo import COLUMNS, demo_config_path, generate_demo
-from ptsynth.ingest.propose import GENERAL_WARNING, write_starter_config
 from ptsynth.ingest import read_records
+from ptsynth.ingest.propose import GENERAL_WARNING, write_starter_config
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from ptsynth.aggregates import (
     measure_aggregates,
     plan_aggregates,
 )
-from ptsynth.errors import BudgetExceededError
 from ptsynth.counting import marginal_counts
+from ptsynth.errors import BudgetExceededError
 from ptsynth.privacy import Accountant, seeded_random
 from ptsynth.table import ColumnDomain, EncodedTable
 from synthetic_tables import make_table

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from audit_stats import clopper_pearson
 
+from audit_stats import clopper_pearson
 from ptsynth.privacy import Accountant, seeded_random
 
 DRAWS = 200_000

@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 
 import ptsynth.aggregates.plan as aggregates
+from audit_stats import clopper_pearson
 from ptsynth.aggregates import measure_aggregates
 from ptsynth.privacy import Accountant, seeded_random
 from ptsynth.table import ColumnDomain, EncodedTable
-from audit_stats import clopper_pearson
 
 RUNS = 2_000
 EPS, DELTA = 1.0, 1e-6

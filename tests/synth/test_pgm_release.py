@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ptsynth.errors import ConfigError
 from ptsynth.privacy import Accountant, seeded_random
 from ptsynth.synth.graphical.compression import ColumnCompression, simplex_projection
 from ptsynth.synth.graphical.selection import candidate_weights
-from ptsynth.errors import ConfigError
 from ptsynth.synth.pgm import PGMOptions, PGMSynthesizer, budget_split
 from ptsynth.table import ColumnDomain
 from synthetic_tables import chain_table

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ptsynth.ingest.problems import ErrorReporter
 from ptsynth.ingest import sources
+from ptsynth.ingest.problems import ErrorReporter
 from ptsynth.schema import Schema
 from ptsynth.table import ColumnDomain
 
