@@ -58,12 +58,17 @@ class LengthSpec:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (an infinite σ or threshold, of a length that holds no combination,
+        becomes ``null``)."""
+        def finite(x: float) -> float | None:
+            return float(x) if np.isfinite(x) else None
+
         return {
             "length": self.length,
             "rho": self.rho,
-            "sigma": self.sigma,
+            "sigma": finite(self.sigma),
             "sensitivity": self.sensitivity,
-            "threshold": self.threshold,
+            "threshold": finite(self.threshold),
             "n_column_sets": self.n_column_sets,
             "n_candidates": self.n_candidates,
             "n_released": self.n_released,

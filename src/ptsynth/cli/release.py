@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ptsynth.cli.common import err, guarded, out, warn
 from ptsynth.errors import ConfigError
+from ptsynth.progress import ProgressEvent
 from ptsynth.synth import registry
 
 #: Columns of the per-length plan worth a person's attention (the rest is in the JSON plan).
@@ -76,6 +77,11 @@ def release(
         return
     if out_dir is None:
         raise ConfigError("is required unless --plan is given", key="--out")
+    def show(event: ProgressEvent) -> None:
+        if not event.finished and not event.completed:
+            status.update(event.message)
+            err.print(f"- {event.message}", highlight=False)
+
     with err.status("starting") as status:
         result = release(
             data,
@@ -90,7 +96,7 @@ def release(
             overwrite=overwrite,
             allow_unconfirmed_domains=allow_unconfirmed_domains,
             evaluate_release=not no_evaluate,
-            progress=lambda msg: (status.update(msg), err.print(f"- {msg}", highlight=False)),
+            progress=show,
         )
     for line in result.warnings:
         warn(line)

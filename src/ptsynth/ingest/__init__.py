@@ -27,6 +27,7 @@ from ptsynth.ingest.sources import (
     load_table,
     open_stream,
 )
+from ptsynth.progress import ProgressCallback, ProgressReporter, reporter
 from ptsynth.schema import Schema
 from ptsynth.table import EncodedTable
 
@@ -57,7 +58,8 @@ def _label_for(source: Any, file_label: str | None) -> str | None:
     return None
 
 
-def read_records(source: Any, schema: Schema, *, file_label: str | None = None) -> EncodedTable:
+def read_records(source: Any, schema: Schema, *, file_label: str | None = None,
+                 progress: ProgressReporter | ProgressCallback | None = None) -> EncodedTable:
     """Read, validate and encode case records (rules and row numbers: see the submodules).
 
     Files are streamed block by block (bounded memory: the codes plus the subject ids);
@@ -70,12 +72,14 @@ def read_records(source: Any, schema: Schema, *, file_label: str | None = None) 
         schema: the public schema (domains come from it, never from the data).
         file_label: name used in error messages (default: the path or the source's label;
             none for in-memory tables).
+        progress: receives a ``"read"`` task with the rows read so far (see
+            :mod:`ptsynth.progress`).
 
     Raises:
         InputError: the first violated rule (file, row, column, rule, count of others).
     """
     rep = ErrorReporter(_label_for(source, file_label), 2)
-    return encode_stream(open_stream(source, rep), schema, rep)
+    return encode_stream(open_stream(source, rep), schema, rep, reporter(progress))
 
 
 def encode_table(table: pa.Table, schema: Schema, rep: ErrorReporter) -> EncodedTable:

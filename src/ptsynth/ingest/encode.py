@@ -39,6 +39,7 @@ from ptsynth.errors import InputError
 from ptsynth.ingest.merge import merge_subjects, subject_groups
 from ptsynth.ingest.problems import ErrorReporter, Problems
 from ptsynth.ingest.sources import RecordStream
+from ptsynth.progress import SILENT, ProgressReporter, Task
 from ptsynth.schema import ColumnSpec, Schema, period_ordinal
 from ptsynth.table import ColumnDomain, EncodedTable
 
@@ -376,8 +377,14 @@ def check_columns(names: list[str], schema: Schema, rep: ErrorReporter) -> None:
                                "(set [dataset] extra_columns = \"ignore\" to skip it)", column=str(name).strip())
 
 
-def encode_stream(stream: RecordStream, schema: Schema, rep: ErrorReporter) -> EncodedTable:
+def encode_stream(stream: RecordStream, schema: Schema, rep: ErrorReporter,
+                  progress: ProgressReporter = SILENT) -> EncodedTable:
     """Validate and encode a stream of raw batches (see the module docstring)."""
+    with progress.task("read", "reading and validating records", unit="rows") as task:
+        return _encode_batches(stream, schema, rep, task)
+
+
+def _encode_batches(stream: RecordStream, schema: Schema, rep: ErrorReporter, task: Task) -> EncodedTable:
     batches = stream.batches
     first: pa.RecordBatch | None = None
     if stream.text:  # a text file's reader problems come before any check of its columns
@@ -398,9 +405,11 @@ def encode_stream(stream: RecordStream, schema: Schema, rep: ErrorReporter) -> E
     encoder = BlockEncoder(schema, stream.names, rep)
     if first is not None:
         encoder.add(first)
+        task.advance(first.num_rows)
         del first
     for batch in batches:
         encoder.add(batch)
+        task.advance(batch.num_rows)
     pa.default_memory_pool().release_unused()  # the reader's buffers, before the merge
     stream.finish()
     if encoder.n_rows == 0:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +43,7 @@ from ptsynth.privacy import (
     random_source,
     rho_from_epsilon_delta,
 )
+from ptsynth.progress import SILENT, ProgressCallback, ProgressReporter, reporter
 from ptsynth.release.bundle import (
     AGGREGATES_CSV,
     AGGREGATES_PARQUET,
@@ -60,8 +60,6 @@ from ptsynth.release.protect import check_k_anonymity, enforce_k_anonymity
 from ptsynth.synth import registry
 from ptsynth.synth.base import Synthesizer
 from ptsynth.table import EncodedTable
-
-Progress = Callable[[str], None]
 
 #: A release is refused when its DP record count is below this many standard deviations of
 #: the noise on one released count: every count would then be mostly noise.
@@ -192,10 +190,11 @@ def _warnings(cfg: ReleaseConfig, rng: RandomSource, seed: int | None,
 # ---------------------------------------------------------------------------------------------
 # 3-7. the steps that touch records, then post-processing
 # ---------------------------------------------------------------------------------------------
-def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig) -> EncodedTable:
+def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
+         progress: ProgressReporter = SILENT) -> EncodedTable:
     """Validated, encoded records (InputError names file / row / column / rule, never a value)."""
     label = str(data) if isinstance(data, (str, Path)) else None
-    table = read_records(data, cfg.schema, file_label=label)
+    table = read_records(data, cfg.schema, file_label=label, progress=progress)
     if table.n_records < 2:
         raise InputError("too few records for a release (need at least 2 persons)", file=label)
     return table
@@ -213,10 +212,11 @@ def split_holdout(
     return table.take(order[n_hold:]), table.take(order[:n_hold])
 
 
-def measure(cfg: ReleaseConfig, train: EncodedTable, accountant: Accountant) -> Synthesizer:
+def measure(cfg: ReleaseConfig, train: EncodedTable, accountant: Accountant,
+            progress: ProgressReporter = SILENT) -> Synthesizer:
     """Fit the configured synthesizer: the only step that spends budget."""
     synth = cfg.release.create_synthesizer()
-    synth.fit(NumpyBackend(train), accountant)
+    synth.fit(NumpyBackend(train), accountant, progress=progress)
     refuse_if_noise_dominates(int(max(round(synth.dp_record_count), 1)), accountant)
     return synth
 
@@ -319,7 +319,7 @@ def release(
     evaluate_release: bool = True,
     overwrite: bool = False,
     allow_unconfirmed_domains: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressReporter | ProgressCallback | None = None,
 ) -> Release:
     """Run a whole release and write its bundle to ``out`` atomically.
 
@@ -334,8 +334,10 @@ def release(
         allow_unconfirmed_domains: run although the config's domains were proposed from the
             data and not confirmed public; the bundle is then marked NOT FOR RELEASE. Without
             it such a config is refused (seeded test runs excepted, also NOT FOR RELEASE).
+        progress: a :class:`~ptsynth.progress.ProgressReporter` or a callback receiving
+            :class:`~ptsynth.progress.ProgressEvent` s, one task per step.
     """
-    say = progress or (lambda _msg: None)
+    progress = reporter(progress)
     cfg = prepare(config, epsilon=epsilon, delta=delta, k=k, synthesizer=synthesizer, rows=rows)
     out_dir = Path(out)
     check_output_folder(out_dir, overwrite=overwrite)
@@ -357,21 +359,17 @@ def release(
                 must_exist=True,
             )
             dataset_ledger.reserve(release_id, accountant.target_rho)
-            say(f"reserved rho={accountant.target_rho:.6g} in dataset ledger {cfg.dataset.ledger}")
         committed = False
         try:
-            say("reading records")
-            table = read(data, cfg)
+            table = read(data, cfg, progress)
             train, holdout = split_holdout(
                 table, cfg.evaluation.holdout_fraction if evaluate_release else 0.0, rng
             )
-            say(f"measuring with the {cfg.release.synthesizer} synthesizer")
-            synth = measure(cfg, train, accountant)
-            say("sampling synthetic records")
-            synthetic = synthesize(cfg, synth, rng, warnings)
-            if cfg.schema.quasi_identifiers:
-                say("enforcing k-anonymity")
-            synthetic, protection = protect(cfg, synthetic, rng)
+            synth = measure(cfg, train, accountant, progress)
+            with progress.task("sample", "sampling synthetic records"):
+                synthetic = synthesize(cfg, synth, rng, warnings)
+            with progress.task("protect", "enforcing k-anonymity on the quasi-identifiers"):
+                synthetic, protection = protect(cfg, synthetic, rng)
             aggregates = synth.aggregates
             if aggregates is None:
                 # Counted on the (already DP) synthetic records: post-processing, costs no budget.
@@ -382,7 +380,7 @@ def release(
             else:
                 aggregates_source = "measured with DP (per-length discrete Gaussian noise)"
 
-            say("writing the bundle")
+            task = progress.start("write", "writing the bundle")
             synthetic_frame = cfg.schema.decode(synthetic)
             synthetic_frame.to_csv(writer.path(SYNTHETIC), index=False)
             aggregates.write_csv(writer.path(AGGREGATES_CSV))
@@ -394,10 +392,10 @@ def release(
             report = _release_section(cfg, release_id, provenance_key, train, holdout, synthetic,
                                       table, aggregates, protection, synth, warnings)
             if evaluate_release:
-                say("evaluating (private)")
                 from ptsynth.report import write_html_report, write_json_report
 
-                evaluation = evaluate_privately(cfg, train, synthetic, holdout, aggregates, ledger)
+                with progress.task("evaluate", "evaluating utility and disclosure risk (private)"):
+                    evaluation = evaluate_privately(cfg, train, synthetic, holdout, aggregates, ledger)
                 report = {**evaluation, **{key: v for key, v in report.items() if key not in evaluation}}
                 write_json_report(report, writer.path(REPORT_JSON))
                 write_html_report(report, writer.path(REPORT_HTML))
@@ -419,12 +417,12 @@ def release(
                     # Whatever commit raised, the reservation is resolved: never abort it again.
                     committed = True
             writer.commit()
+            task.finish(message=f"release written to {out_dir}")
         except BaseException:
             if dataset_ledger is not None and not committed:
                 # Data may have been touched: the reservation stays counted as spent.
                 dataset_ledger.abort(release_id)
             raise
-    say(f"release written to {out_dir}")
     return Release(
         out_dir=out_dir,
         synthetic=synthetic_frame,

@@ -71,6 +71,7 @@ from ptsynth.aggregates import (
 )
 from ptsynth.counting import cell_key
 from ptsynth.errors import NotFittedError, SynthesisError
+from ptsynth.progress import ProgressCallback, ProgressReporter, reporter
 from ptsynth.synth.options import build_options, is_int, is_number, require
 from ptsynth.table import ColumnDomain, EncodedTable
 
@@ -238,13 +239,68 @@ class AggregateSeededSynthesizer:
             raise NotFittedError("fit() or from_aggregates() the aggregate synthesizer first")
         return self.aggregates_
 
+    @property
+    def fitted_domains(self) -> tuple[ColumnDomain, ...]:
+        return self._fitted().domains
+
+    # -- the fitted release as a document (see ptsynth.synth.persist) ------------------------
+    def state_document(self) -> dict[str, Any]:
+        """The DP aggregate release the sampler draws from (all post-processed noisy counts)."""
+        from ptsynth.synth.persist import encode_array
+
+        agg = self._fitted()
+        return {
+            "metadata": agg.metadata(),
+            "combinations": {str(ell): encode_array(c) for ell, c in agg.combinations.items()},
+            "counts": {str(ell): encode_array(c) for ell, c in agg.counts.items()},
+        }
+
+    @classmethod
+    def from_state_document(
+        cls, options: AggregateOptions, domains: tuple[ColumnDomain, ...], state: dict[str, Any],
+        *, reporting_length: int, k: int,
+    ) -> AggregateSeededSynthesizer:
+        """A fitted synthesizer from :meth:`state_document` (no budget spent, no data read)."""
+        from ptsynth.aggregates import LengthSpec
+        from ptsynth.synth.persist import decode_array
+
+        meta = state["metadata"]
+        agg = AggregateRelease(
+            domains=tuple(domains), record_count=int(meta["record_count"]),
+            reporting_length=reporting_length, k=k,
+            combinations={int(e): decode_array(c, f"combinations[{e}]")
+                          for e, c in state["combinations"].items()},
+            counts={int(e): decode_array(c, f"counts[{e}]") for e, c in state["counts"].items()},
+            lengths=tuple(LengthSpec.from_dict(s) for s in meta.get("lengths", [])),
+            max_attributes=meta.get("max_attributes"),
+            record_count_sigma=meta.get("record_count_sigma"),
+            record_count_rho=float(meta.get("record_count_rho") or 0.0),
+            max_attributes_source=str(meta.get("max_attributes_source", "public")),
+            quantile_rho=float(meta.get("quantile_rho") or 0.0),
+        )
+        for ell, c in agg.combinations.items():
+            if c.size and (c[:, :, 0].max() >= len(domains) or c.min() < 0):
+                raise ValueError(f"length-{ell} combinations name unknown columns")
+        self = cls(options, reporting_length=reporting_length, k=k)
+        self._set(agg)
+        return self
+
     # -- fitting ---------------------------------------------------------------------------
     def fit(
-        self, data: CountingBackend | EncodedTable, accountant: Accountant, *, rho: float | None = None
+        self,
+        data: CountingBackend | EncodedTable,
+        accountant: Accountant,
+        *,
+        rho: float | None = None,
+        progress: ProgressReporter | ProgressCallback | None = None,
     ) -> AggregateSeededSynthesizer:
         """Spend ``rho`` (default: the accountant's remaining budget) on
         :func:`~ptsynth.aggregates.measure_aggregates`."""
         o = self.options
+        task = reporter(progress).start(
+            "measure", "measuring the DP aggregate table", total=self.reporting_length,
+            unit="lengths",
+        )
         agg = measure_aggregates(
             data,
             accountant,
@@ -257,6 +313,8 @@ class AggregateSeededSynthesizer:
             attribute_quantile=o.attribute_quantile,
             quantile_share=o.quantile_share,
         )
+        task.update(completed=self.reporting_length)
+        task.finish()
         self._set(agg)
         return self
 

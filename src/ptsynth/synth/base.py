@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ptsynth.aggregates import AggregateRelease
     from ptsynth.counting import CountingBackend
     from ptsynth.privacy import Accountant, RandomSource
+    from ptsynth.progress import ProgressCallback, ProgressReporter
     from ptsynth.table import ColumnDomain, EncodedTable
 
 __all__ = ["NotFittedError", "Synthesizer"]
@@ -52,9 +53,10 @@ class Synthesizer(Protocol):
 
     def fit(
         self, data: CountingBackend | EncodedTable, accountant: Accountant, *,
-        rho: float | None = None,
+        rho: float | None = None, progress: ProgressReporter | ProgressCallback | None = None,
     ) -> Synthesizer:
-        """Measure ``data`` through ``accountant`` only (``rho``: default all that is left)."""
+        """Measure ``data`` through ``accountant`` only (``rho``: default all that is left);
+        report ``"measure"`` / ``"estimate"`` tasks to ``progress``."""
         ...
 
     def sample(self, n_records: int, rng: RandomSource) -> EncodedTable:
@@ -74,4 +76,21 @@ class Synthesizer(Protocol):
     @property
     def aggregates(self) -> AggregateRelease | None:
         """The DP aggregate table the synthesizer measured, if it releases one."""
+        ...
+
+    @property
+    def fitted_domains(self) -> tuple[ColumnDomain, ...]:
+        """The public domains of the fitted data."""
+        ...
+
+    def state_document(self) -> dict[str, Any]:
+        """The fitted state as JSON-ready values (see :mod:`ptsynth.synth.persist`)."""
+        ...
+
+    @classmethod
+    def from_state_document(
+        cls, options: Any, domains: tuple[ColumnDomain, ...], state: dict[str, Any], *,
+        reporting_length: int, k: int,
+    ) -> Synthesizer:
+        """A fitted synthesizer from :meth:`state_document` (no budget, no data)."""
         ...

@@ -76,6 +76,7 @@ from ptsynth.counting import CountingBackend, as_backend
 from ptsynth.errors import BudgetExceededError, ConfigError, NotFittedError
 from ptsynth.privacy import Accountant, RandomSource
 from ptsynth.privacy.zcdp import exponential_epsilon, exponential_rho, gaussian_rho, gaussian_sigma
+from ptsynth.progress import ProgressCallback, ProgressReporter, reporter
 from ptsynth.synth.graphical.compression import ColumnCompression
 from ptsynth.synth.graphical.estimation import (
     GraphicalModel,
@@ -324,6 +325,89 @@ class PGMSynthesizer:
         """None: the graphical model measures marginals, not a DP aggregate table."""
         return None
 
+    @property
+    def fitted_domains(self) -> tuple[ColumnDomain, ...]:
+        """The public domains the model was fitted on."""
+        if self.model_ is None:
+            raise NotFittedError("fit the pgm synthesizer first")
+        return self.domains_
+
+    # -- the fitted model as a document (see ptsynth.synth.persist) --------------------------
+    def state_document(self) -> dict[str, Any]:
+        """The fitted state: DP outputs and what the model estimated from them, nothing else."""
+        if self.model_ is None:
+            raise NotFittedError("fit the pgm synthesizer first")
+        from ptsynth.synth.persist import encode_array
+
+        tree = self.model_.tree
+        return {
+            "total": float(self.model_.total),
+            "compression": [
+                {"forward": encode_array(c.forward), "kept": encode_array(c.kept),
+                 "merged": encode_array(c.merged), "merged_probs": encode_array(c.merged_probs),
+                 "merged_noisy": None if c.merged_noisy is None else encode_array(c.merged_noisy)}
+                for c in self.compression_
+            ],
+            "tree": {"sizes": list(tree.sizes), "cliques": [list(c) for c in tree.cliques],
+                     "parent": list(tree.parent), "order": list(tree.order),
+                     "separators": [list(s) for s in tree.separators]},
+            "probs": [encode_array(np.asarray(p, dtype=np.float64)) for p in self.model_.probs],
+            "measurements": [
+                {"clique": list(m.clique), "values": encode_array(m.values),
+                 "sigma": encode_array(np.asarray(m.sigma, dtype=np.float64)), "query": m.query}
+                for m in self.measurements_
+            ],
+        }
+
+    @classmethod
+    def from_state_document(
+        cls, options: PGMOptions, domains: tuple[ColumnDomain, ...], state: dict[str, Any], *,
+        reporting_length: int = 0, k: int = 0,
+    ) -> PGMSynthesizer:
+        """A fitted synthesizer from :meth:`state_document` (no budget spent, no data read)."""
+        del reporting_length, k
+        from ptsynth.synth.graphical.junction_tree import JunctionTree
+        from ptsynth.synth.persist import decode_array
+
+        self = cls(options)
+        comps = []
+        for j, c in enumerate(state["compression"]):
+            noisy = c["merged_noisy"]
+            comps.append(ColumnCompression(
+                decode_array(c["forward"], f"compression[{j}].forward"),
+                decode_array(c["kept"], f"compression[{j}].kept"),
+                decode_array(c["merged"], f"compression[{j}].merged"),
+                decode_array(c["merged_probs"], f"compression[{j}].merged_probs"),
+                None if noisy is None else decode_array(noisy, f"compression[{j}].merged_noisy"),
+            ))
+        t = state["tree"]
+        tree = JunctionTree(
+            sizes=tuple(int(s) for s in t["sizes"]),
+            cliques=tuple(tuple(int(v) for v in c) for c in t["cliques"]),
+            parent=tuple(int(p) for p in t["parent"]),
+            order=tuple(int(o) for o in t["order"]),
+            separators=tuple(tuple(int(v) for v in s) for s in t["separators"]),
+        )
+        probs = [decode_array(p, f"probs[{i}]") for i, p in enumerate(state["probs"])]
+        if len(comps) != len(domains) or len(tree.sizes) != len(domains) or len(probs) != len(tree.cliques):
+            raise ValueError("state does not match the domains")
+        for j, (c, dom) in enumerate(zip(comps, domains, strict=True)):
+            if c.forward.size != dom.size or c.size != tree.sizes[j]:
+                raise ValueError("compression does not match the domain")
+        for i, p in enumerate(probs):
+            if p.shape != tree.shape(i) or not np.all(np.isfinite(p)) or np.any(p < 0):
+                raise ValueError("clique table does not match the tree")
+        self.domains_ = tuple(domains)
+        self.compression_ = comps
+        self.model_ = GraphicalModel(tree, probs, float(state["total"]))
+        self.total_ = float(state["total"])
+        self.measurements_ = [
+            Measurement(tuple(int(v) for v in m["clique"]), decode_array(m["values"], "values"),
+                        decode_array(m["sigma"], "sigma"), query=str(m.get("query", "")))
+            for m in state.get("measurements", [])
+        ]
+        return self
+
     # ------------------------------------------------------------------------------------
     def plan(self, domains: Sequence[ColumnDomain], budget: float) -> BudgetSplit:
         """The budget split ``fit`` will use on a table with these (public) domains."""
@@ -347,13 +431,16 @@ class PGMSynthesizer:
         accountant: Accountant,
         *,
         rho: float | None = None,
+        progress: ProgressReporter | ProgressCallback | None = None,
     ) -> PGMSynthesizer:
         """Measure ``data`` through ``accountant`` only, then fit the graphical model.
 
         Spends ``rho`` (default: whatever the accountant has left). ``data`` is asked only for
         marginal counts (:mod:`ptsynth.counting`), which go straight to the mechanisms.
+        ``progress`` receives a ``"measure"`` task per phase and an ``"estimate"`` task.
         """
         t0 = time.perf_counter()
+        progress = reporter(progress)
         data = as_backend(data)
         start_rho = accountant.spent_rho
         budget = rho
@@ -383,6 +470,7 @@ class PGMSynthesizer:
         measurements: list[Measurement] = []
         oneway_counts: list[np.ndarray] = []  # private: used only by the mechanisms
         merged_obs: list[list[tuple[np.ndarray, float]]] = []  # noisy counts of merged values
+        task = progress.start("measure", "measuring 1-way marginals", total=d, unit="columns")
         for j, counts in enumerate(data.marginals([(j,) for j in range(d)])):
             sigma1 = split.oneway_sigma[j]
             counts = counts.astype(np.int64)
@@ -399,6 +487,8 @@ class PGMSynthesizer:
             merged_obs.append([(noisy[comp.merged].astype(np.float64), sigma1)] if comp.compressed else [])
             compressions.append(comp)
             measurements.append(Measurement((j,), values, sig, query=f"1-way {names[j]}"))
+            task.advance()
+        task.finish()
         sizes = tuple(c.size for c in compressions)
         model_data = data.recoded(
             [c.forward for c in compressions], [_sized(domains[j], sizes[j]) for j in range(d)]
@@ -416,6 +506,8 @@ class PGMSynthesizer:
             member[i, list(r)] = True
         data_answers: dict[Clique, np.ndarray] = {}  # private: used only by the mechanisms
         records: list[RoundRecord] = []
+        task = progress.start("measure", "adaptive rounds: select and measure marginals",
+                              total=split.rounds, unit="rounds")
         if cands and split.rounds_rho > 0:
             sigma, eps = split.sigma, split.epsilon
             last = False
@@ -495,12 +587,17 @@ class PGMSynthesizer:
                         model.tree.total_size, n_scored, time.perf_counter() - t_round,
                     )
                 )  # fmt: skip
+                task.advance()
                 if anneal and not last:
                     sigma /= 2.0
                     eps *= 2.0
         timings["rounds_s"] = time.perf_counter() - t0 - timings["oneway_s"]
 
+        task.finish()
+
         # -- 3. final estimation -------------------------------------------------------------
+        task = progress.start("estimate", "final estimation of the graphical model",
+                              total=self.options.final_iters, unit="steps")
         t_final = time.perf_counter()
         model = estimator.fit(measurements, iters=self.options.final_iters)
         if self.options.compress and self.refine_buckets:
@@ -511,6 +608,8 @@ class PGMSynthesizer:
                 for j, comp in enumerate(compressions)
             ]
         timings["final_fit_s"] = time.perf_counter() - t_final
+        task.update(completed=self.options.final_iters)
+        task.finish()
         timings["fit_s"] = time.perf_counter() - t0
         self.compression_ = compressions
         self.model_ = model
