@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from synthetic_tables import chain_table
 
 from ptsynth.errors import BundleError
 from ptsynth.privacy import Accountant, seeded_random
 from ptsynth.synth import persist, registry
+from synthetic_tables import chain_table
 
 
 @pytest.fixture(scope="module", params=registry.names())
