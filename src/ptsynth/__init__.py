@@ -7,6 +7,8 @@ The public API is small on purpose::
     table = ptsynth.read_records("cases.csv", cfg.schema)          # validate + encode, no budget
     rel = ptsynth.release("cases.csv", cfg, "bundle/")             # the whole release
     ptsynth.assert_budget("bundle/", max_epsilon=1.0)              # for CI / pytest
+    synth = ptsynth.DPSynthesizer(sdv_metadata, epsilon=1.0, domains=public_domains)
+    synth.fit(frame); synth.sample(1_000)                          # SDV's single-table shape
 
 Names are imported lazily so that ``import ptsynth`` stays fast for the CLI.
 """
@@ -38,6 +40,7 @@ _EXPORTS = {
     "AggregateSeededSynthesizer": "ptsynth.synth.aggregate_seeded",
     "PGMSynthesizer": "ptsynth.synth.pgm",
     "PGMOptions": "ptsynth.synth.pgm",
+    "DPSynthesizer": "ptsynth.dpsynthesizer",
     "AggregateOptions": "ptsynth.synth.aggregate_seeded",
     "enforce_k_anonymity": "ptsynth.release.protect",
     "check_k_anonymity": "ptsynth.release.protect",

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 #: The steps of a release, in order (``task`` of an event).
 STEPS = ("read", "measure", "estimate", "sample", "protect", "evaluate", "write", "showcase")
@@ -134,3 +135,154 @@ def reporter(progress: ProgressReporter | ProgressCallback | None) -> ProgressRe
     if isinstance(progress, ProgressReporter):
         return progress
     return ProgressReporter(progress)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering on a console (the CLI, a script, a notebook)
+# ---------------------------------------------------------------------------------------------
+#: How :class:`ConsoleProgress` shows events.
+MODES = ("auto", "bars", "lines", "off")
+
+
+class ConsoleProgress:
+    """Renders progress events on a `rich <https://rich.readthedocs.io>`_ console.
+
+    Use it as the ``progress`` callback of any long step, inside a ``with`` block::
+
+        with ConsoleProgress() as progress:
+            ptsynth.release("cases.csv", "config.toml", "bundle/", progress=progress)
+
+    Modes: ``"bars"`` draws one live bar per running task (rows and rows/s while reading, rounds
+    while measuring, steps while estimating, sections while evaluating); when a task ends its
+    bar is replaced by one line with the step and its duration (``transient`` bars, so no count
+    read from the records stays in the scrollback). ``"lines"`` prints one plain line when a
+    step starts and one when it ends (for logs: no counts, no control codes). ``"off"`` prints
+    nothing. ``"auto"`` (default) is ``"bars"`` when the console is a terminal and ``"lines"``
+    otherwise (a pipe, a CI log, a notebook).
+    """
+
+    def __init__(self, console: Any = None, *, mode: str = "auto") -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if console is None:
+            from rich.console import Console
+
+            console = Console(stderr=True, soft_wrap=True)
+        self.console = console
+        if mode == "auto":
+            mode = "bars" if console.is_terminal and not console.is_dumb_terminal else "lines"
+        self.mode = mode
+        self._progress: Any = None
+        self._active: dict[str, Any] = {}
+        self._last_refresh = 0.0
+
+    def __enter__(self) -> ConsoleProgress:
+        if self.mode == "bars":
+            from rich.progress import Progress
+
+            self._progress = Progress(
+                *_bar_columns(),
+                console=self.console,
+                transient=True,
+                refresh_per_second=8,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        self._active.clear()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.mode == "off":
+            return
+        if self.mode == "lines" or self._progress is None:
+            self._line(event)
+            return
+        progress = self._progress
+        fields = {"unit": event.unit, "rate": event.rate}
+        tid = self._active.get(event.task)
+        now = time.monotonic()
+        # The bars also refresh by themselves (8 times a second); a new task, and an update
+        # after a quiet 0.1 s, are drawn at once.
+        refresh = tid is None or now - self._last_refresh >= 0.1
+        if tid is None:
+            tid = progress.add_task(event.message, total=event.total,
+                                    completed=event.completed or 0, **fields)
+            self._active[event.task] = tid
+        else:
+            progress.update(tid, description=event.message, total=event.total,
+                            completed=event.completed or 0, **fields)
+        if event.finished:
+            progress.remove_task(tid)
+            del self._active[event.task]
+            refresh = True
+        if refresh:
+            progress.refresh()
+            self._last_refresh = now
+        if event.finished:
+            self._done(event)
+
+    def _line(self, event: ProgressEvent) -> None:
+        if event.finished:
+            self._active.pop(event.task, None)
+            self._done(event)
+        elif event.task not in self._active:
+            self._active[event.task] = True
+            self.console.print(f"- {_escape(event.message)} …", highlight=False)
+
+    def _done(self, event: ProgressEvent) -> None:
+        mark = "✓" if self.mode == "bars" else "-"
+        self.console.print(f"{mark} {_escape(event.message)}: done in {event.elapsed:.1f} s",
+                           highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _bar_columns() -> list[Any]:
+    """The bar's columns (rich imported here, so ``import ptsynth`` does not pay for it)."""
+    from rich.progress import (
+        BarColumn,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class CountColumn(ProgressColumn):
+        """``3/24 rounds`` or ``12,000 rows``."""
+
+        def render(self, task: Any) -> Text:
+            unit = task.fields.get("unit") or ""
+            if not unit and task.total is None:
+                return Text("")
+            done = f"{task.completed:,.0f}"
+            text = f"{done}/{task.total:,.0f} {unit}" if task.total is not None else f"{done} {unit}"
+            return Text(text.strip(), style="progress.download")
+
+    class RateColumn(ProgressColumn):
+        """``15,000 rows/s`` (rows only: a rate of rounds says little)."""
+
+        def render(self, task: Any) -> Text:
+            rate, unit = task.fields.get("rate"), task.fields.get("unit") or ""
+            if rate is None or unit != "rows":
+                return Text("")
+            return Text(f"{rate:,.0f} {unit}/s", style="progress.data.speed")
+
+    return [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), CountColumn(),
+            RateColumn(), TimeElapsedColumn()]
+
+
+@contextmanager
+def console_progress(console: Any = None, *, quiet: bool = False) -> Iterator[ProgressReporter]:
+    """A reporter rendering on ``console`` (default: stderr): bars on a terminal, plain step
+    lines elsewhere, nothing when ``quiet`` (see :class:`ConsoleProgress`)."""
+    with ConsoleProgress(console, mode="off" if quiet else "auto") as display:
+        yield ProgressReporter(display)

@@ -472,15 +472,73 @@ class Schema:
                 cols.append(ColumnSpec(kind=c.kind, values=c.values, **common))
         return Schema(cols, subject_id=None, extra_columns="error", source=self.source)
 
-    # -- back to the input shape ---------------------------------------------------------------
-    def decode(self, table: EncodedTable) -> pd.DataFrame:
-        """Records in the input shape: one column per declared (non-id) column, strings.
+    # -- SDV metadata (ptsynth.sdv; sdv itself is imported only by to_sdv) ----------------------
+    @classmethod
+    def from_sdv(cls, metadata: Any, *, domains: Any = None) -> Schema:
+        """A schema from SDV ``Metadata`` (or its dict / JSON file) and **public** ``domains``.
 
-        Set columns are condensed into one cell joined with their delimiter (members in declared
-        order), numeric columns hold bin labels, dates period labels; missing is ``""``.
+        SDV metadata says each column's kind (``sdtype``) but not which values are public:
+        ``range_values`` / ``range_min`` / ``range_max`` in it are usually detected from the
+        data. ``domains`` gives them: a mapping column → values (categorical / ordinal), bin
+        edges (numerical), a ``[[columns]]`` table, a :class:`ColumnSpec`, or ``"metadata"``
+        (the metadata's own ranges are public); or a whole :class:`Schema`, release config or
+        preset TOML path; or ``"metadata"`` for every column. A column left without a public
+        domain is a :class:`~ptsynth.errors.SchemaError` naming it. See :mod:`ptsynth.sdv`.
+        """
+        from ptsynth.sdv import schema_from_sdv
+
+        return schema_from_sdv(metadata, domains=domains)
+
+    def to_sdv_dict(self, *, table_name: str = "table") -> dict[str, Any]:
+        """This schema as an SDV ``Metadata`` dict (format ``V2``), without importing sdv."""
+        from ptsynth.sdv import schema_to_sdv_dict
+
+        return schema_to_sdv_dict(self, table_name=table_name)
+
+    def to_sdv(self, *, table_name: str = "table") -> Any:
+        """This schema as an ``sdv.metadata.Metadata`` (needs ``pip install 'ptsynth[sdv]'``)."""
+        from ptsynth.sdv import schema_to_sdv
+
+        return schema_to_sdv(self, table_name=table_name)
+
+    # -- back to the input shape ---------------------------------------------------------------
+    def dtypes(self) -> dict[str, pd.CategoricalDtype]:
+        """The pandas dtype of each released column (see :meth:`decode` with ``typed=True``).
+
+        Categories are the public labels: categorical columns unordered; ordinal, numeric (bin
+        labels) and date (period labels) columns **ordered**; a set column's categories are its
+        member combinations (declared order within a cell; fewer members first, then by the
+        members' declared order), every combination when the set has at most
+        :data:`MAX_SET_CATEGORY_MEMBERS` members. Wider sets have no fixed list of categories
+        (``None`` here: their frame column is categorical over the combinations it holds).
+        """
+        out: dict[str, pd.CategoricalDtype] = {}
+        for col in self.data_columns:
+            if col.kind == "set":
+                if len(col.values) <= MAX_SET_CATEGORY_MEMBERS:
+                    out[col.name] = pd.CategoricalDtype(set_combinations(col.values, col.delimiter))
+                else:
+                    out[col.name] = None  # type: ignore[assignment]
+            else:
+                out[col.name] = pd.CategoricalDtype(
+                    list(col.labels), ordered=col.kind in ("ordinal", "numeric", "date")
+                )
+        return out
+
+    def decode(self, table: EncodedTable, *, typed: bool = False) -> pd.DataFrame:
+        """Records in the input shape: one column per declared (non-id) column.
+
+        ``typed=False`` (the CSV form): strings; set columns condensed into one cell joined with
+        their delimiter (members in declared order), numeric columns hold bin labels, dates
+        period labels; missing is ``""``. ``typed=True`` (what :class:`~ptsynth.Release`,
+        :class:`~ptsynth.Bundle` and :class:`~ptsynth.DPSynthesizer` return, and
+        ``synthetic.parquet`` stores): the same values as pandas categoricals over the public
+        labels (:meth:`dtypes`; ordered for ordinal columns), missing as ``NaN``.
         Vectorised: categorical columns via label lookup arrays, set columns via a bit mask
         lookup (or column-wise concatenation when a set has many members).
         """
+        if typed:
+            return self._decode_typed(table)
         out: dict[str, np.ndarray] = {}
         n = table.n_records
         for col in self.data_columns:
@@ -495,6 +553,99 @@ class Schema:
             codes = table.codes[:, j].astype(np.int64)
             out[col.name] = lut[codes] if n else np.empty(0, dtype=object)
         return pd.DataFrame(out, dtype=object)
+
+    def _decode_typed(self, table: EncodedTable) -> pd.DataFrame:
+        dtypes = self.dtypes()
+        out: dict[str, pd.Categorical] = {}
+        for col in self.data_columns:
+            dtype = dtypes[col.name]
+            if col.kind == "set":
+                idx = [table.index_of(col.member_name(v)) for v in col.values]
+                present = table.codes[:, idx] == 0
+                if dtype is None:  # too many members for a fixed category list
+                    cells = _join_members(present, col.values, col.delimiter)
+                    cells = np.where(cells == "", None, cells)
+                    found = set(v for v in cells if v is not None)
+                    cats = [c for c in _ordered_combinations(col.values, found, col.delimiter)]
+                    out[col.name] = pd.Categorical(cells, categories=cats)
+                    continue
+                m = len(col.values)
+                bits = present.astype(np.int64) @ (1 << np.arange(m, dtype=np.int64))
+                lut = _combination_codes(m)  # bit mask -> category code (-1: empty = missing)
+                out[col.name] = pd.Categorical.from_codes(lut[bits], dtype=dtype)
+                continue
+            j = table.index_of(col.name)
+            codes = table.codes[:, j].astype(np.int64)
+            codes = np.where(codes >= len(col.labels), -1, codes)  # the missing code
+            out[col.name] = pd.Categorical.from_codes(codes, dtype=dtype)
+        return pd.DataFrame(out, index=pd.RangeIndex(table.n_records))
+
+    def as_typed(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A frame of released values as strings (``synthetic.csv`` read with ``dtype=str``;
+        missing ``""`` or ``NaN``) with this schema's categorical dtypes (:meth:`dtypes`).
+
+        Raises :class:`SchemaError` naming the column (never the value) when a value is not
+        one of the column's public labels.
+        """
+        dtypes = self.dtypes()
+        out: dict[str, pd.Categorical] = {}
+        for name, dtype in dtypes.items():
+            if name not in frame.columns:
+                raise SchemaError("column is missing from the frame", file=self.source, column=name)
+            raw = frame[name].astype(object)
+            cells = raw.where(raw.notna() & (raw.astype(str) != ""), None)
+            if dtype is None:
+                col = self.column(name)
+                found = {str(v) for v in cells if v is not None}
+                dtype = pd.CategoricalDtype(list(_ordered_combinations(col.values, found,
+                                                                       col.delimiter)))
+            values = pd.Categorical(cells.map(lambda v: None if v is None else str(v)), dtype=dtype)
+            if int(pd.isna(values).sum()) != int(cells.isna().sum()):
+                raise SchemaError("holds a value that is not one of its public labels",
+                                  file=self.source, column=name)
+            out[name] = values
+        return pd.DataFrame(out, index=frame.index)
+
+
+#: Set columns with at most this many members get every member combination as a category
+#: (2^m - 1 of them); wider sets are categorical over the combinations that occur.
+MAX_SET_CATEGORY_MEMBERS = 8
+
+
+def _combination_key(mask: int) -> tuple[int, tuple[int, ...]]:
+    """Order of member combinations: fewer members first, then by the members' positions."""
+    members = tuple(b for b in range(mask.bit_length()) if mask >> b & 1)
+    return len(members), members
+
+
+def _masks_in_order(m: int) -> list[int]:
+    return sorted(range(1, 1 << m), key=_combination_key)
+
+
+def set_combinations(values: Sequence[str], delimiter: str) -> list[str]:
+    """Every non-empty combination of a set column's members as a released cell, in the
+    order of :meth:`Schema.dtypes` (e.g. ``A``, ``B``, ``C``, ``A;B``, ``A;C``, ``B;C``, ``A;B;C``)."""
+    return [delimiter.join(v for b, v in enumerate(values) if mask >> b & 1)
+            for mask in _masks_in_order(len(values))]
+
+
+def _combination_codes(m: int) -> np.ndarray:
+    """Category code of each bit mask of ``m`` members (mask 0, the empty set: ``-1``)."""
+    lut = np.full(1 << m, -1, dtype=np.int64)
+    for code, mask in enumerate(_masks_in_order(m)):
+        lut[mask] = code
+    return lut
+
+
+def _ordered_combinations(values: Sequence[str], found: set[str], delimiter: str) -> list[str]:
+    """The combinations in ``found`` (released cells of a wide set) in the canonical order."""
+    pos = {v: i for i, v in enumerate(values)}
+
+    def key(cell: str) -> tuple[int, tuple[int, ...]]:
+        members = tuple(sorted(pos.get(v, len(pos)) for v in cell.split(delimiter)))
+        return len(members), members
+
+    return sorted(found, key=key)
 
 
 def _join_members(present: np.ndarray, values: Sequence[str], delim: str) -> np.ndarray:

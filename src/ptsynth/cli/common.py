@@ -35,6 +35,19 @@ def fail(exc: PtsynthError) -> None:
     raise typer.Exit(code=exc.exit_code)
 
 
+#: ``--quiet`` of the commands with long steps.
+QUIET_HELP = ("No progress on stderr (default: live bars on a terminal, one line per step "
+              "otherwise).")
+
+
+def progress_display(quiet: bool) -> Any:
+    """The progress of a command's long steps on stderr: rich bars on a terminal, one plain
+    line per step when stderr is not a terminal (logs), nothing with ``--quiet``."""
+    from ptsynth.progress import console_progress
+
+    return console_progress(err, quiet=quiet)
+
+
 def warn(line: str) -> None:
     err.print(f"[bold yellow]WARNING:[/] {escape(line)}", highlight=False)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ptsynth.cli.common import guarded, out, warn
+from ptsynth.cli.common import QUIET_HELP, guarded, out, progress_display, warn
 
 
 @guarded
@@ -40,11 +40,13 @@ def init(
 def validate(
     data: Annotated[Path, typer.Argument(help="Sensitive records to check against the schema.")],
     config: Annotated[Path, typer.Option("--config", "-c", help="Release config (TOML).")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Check records against the schema without spending budget or writing anything."""
     from ptsynth.config import ReleaseConfig
     from ptsynth.ingest import read_records
 
     cfg = ReleaseConfig.load(config)
-    table = read_records(data, cfg.schema, file_label=str(data))
+    with progress_display(quiet) as progress:
+        table = read_records(data, cfg.schema, file_label=str(data), progress=progress)
     out.print(f"ok: {table.n_records} persons, {table.n_columns} encoded columns")

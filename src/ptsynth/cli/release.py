@@ -8,9 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ptsynth.cli.common import err, guarded, out, warn
+from ptsynth.cli.common import QUIET_HELP, guarded, out, progress_display, warn
 from ptsynth.errors import ConfigError
-from ptsynth.progress import ProgressEvent
 from ptsynth.synth import registry
 
 #: Columns of the per-length plan worth a person's attention (the rest is in the JSON plan).
@@ -68,6 +67,7 @@ def release(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle folder.")] = False,
     allow_unconfirmed_domains: Annotated[bool, typer.Option("--allow-unconfirmed-domains", help="Trial run on domains proposed from the data; bundle marked NOT FOR RELEASE.")] = False,
     no_evaluate: Annotated[bool, typer.Option("--no-evaluate", help="Skip the (private) evaluation report.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Run a release: DP aggregates, synthetic records, k-anonymity, ledger, reports, manifest."""
     from ptsynth.release.pipeline import plan, release
@@ -77,12 +77,7 @@ def release(
         return
     if out_dir is None:
         raise ConfigError("is required unless --plan is given", key="--out")
-    def show(event: ProgressEvent) -> None:
-        if not event.finished and not event.completed:
-            status.update(event.message)
-            err.print(f"- {event.message}", highlight=False)
-
-    with err.status("starting") as status:
+    with progress_display(quiet) as progress:
         result = release(
             data,
             config,
@@ -96,7 +91,7 @@ def release(
             overwrite=overwrite,
             allow_unconfirmed_domains=allow_unconfirmed_domains,
             evaluate_release=not no_evaluate,
-            progress=show,
+            progress=progress,
         )
     for line in result.warnings:
         warn(line)

@@ -21,6 +21,7 @@ from ptsynth.evaluate import risk as _risk
 from ptsynth.evaluate import utility as _utility
 from ptsynth.evaluate.definitions import DEFINITIONS
 from ptsynth.evaluate.stats import figure
+from ptsynth.progress import ProgressCallback, ProgressReporter, reporter
 from ptsynth.table import EncodedTable
 
 __all__ = ["evaluate", "SCHEMA_VERSION", "DEFINITIONS"]
@@ -163,6 +164,7 @@ def evaluate(
     max_sets: int = 400,
     n_attacks: int = _attacks.N_ATTACKS,
     dcr_sample: int = _risk.DCR_SAMPLE,
+    progress: ProgressReporter | ProgressCallback | None = None,
 ) -> dict:
     """Evaluate ``synthetic`` against ``real``; returns the JSON-ready report dict.
 
@@ -179,6 +181,8 @@ def evaluate(
         k: the release's minimum group size (rare combinations, k-anonymity verdicts).
         seed: seeds every sample drawn by the evaluation (column sets, attacks, DCR, ML).
         max_sets: most column sets evaluated per order (sampled with ``seed`` beyond).
+        progress: receives an ``"evaluate"`` task advanced after each section
+            (:mod:`ptsynth.progress`).
     """
     t0 = time.perf_counter()
     _check_same_domains(real, synthetic, "synthetic")
@@ -189,10 +193,14 @@ def evaluate(
     real.indices(qis)
     real.indices(sens)
     timings: dict[str, float] = {}
+    sections = 3 + (target is not None) + (aggregates is not None)
+    task = reporter(progress).start("evaluate", "evaluating utility and disclosure risk (private)",
+                                    total=sections, unit="sections")
 
     def tick(name: str, start: float) -> float:
         now = time.perf_counter()
         timings[name] = round(now - start, 3)
+        task.advance()
         return now
 
     t = time.perf_counter()
@@ -284,4 +292,5 @@ def evaluate(
     report["summary"] = {"verdicts": _verdicts(report, k, reporting_length)}
     timings["total"] = round(time.perf_counter() - t0, 3)
     report["timings_s"] = timings
+    task.finish()
     return report

@@ -13,6 +13,8 @@ Layout (manifest ``schema_version`` 1):
 file                        visibility  what
 ==========================  ==========  ============================================================
 ``synthetic.csv``           public      synthetic records in the input's shape (strings)
+``synthetic.parquet``       public      the same records, typed: categoricals over the public labels
+``metadata.json``           public      SDV ``Metadata`` of the synthetic records (:mod:`ptsynth.sdv`)
 ``aggregates.csv``          public      SDS ``selections`` / ``protected_count``, every count ≥ k
 ``aggregates.parquet``      public      the same, with the public parameters (σ per length, …)
 ``budget.json``             public      the release's hash-chained privacy ledger
@@ -48,6 +50,8 @@ SUPPORTED_VERSIONS = (1,)
 MANIFEST = "manifest.json"
 LEDGER = "budget.json"
 SYNTHETIC = "synthetic.csv"
+SYNTHETIC_PARQUET = "synthetic.parquet"
+SDV_METADATA = "metadata.json"
 AGGREGATES_CSV = "aggregates.csv"
 AGGREGATES_PARQUET = "aggregates.parquet"
 REPORT_JSON = "report.json"
@@ -55,7 +59,8 @@ REPORT_HTML = "report.html"
 
 #: Files of a bundle and who may see them. Evaluation compares with the real records, so it is
 #: for the data steward only unless it is itself computed with DP.
-PUBLIC_FILES = (AGGREGATES_CSV, AGGREGATES_PARQUET, SYNTHETIC, LEDGER, MANIFEST)
+PUBLIC_FILES = (AGGREGATES_CSV, AGGREGATES_PARQUET, SYNTHETIC, LEDGER, MANIFEST,
+                SYNTHETIC_PARQUET, SDV_METADATA)
 PRIVATE_FILES = (REPORT_JSON, REPORT_HTML)
 
 
@@ -246,12 +251,44 @@ class Bundle:
 
     @cached_property
     def synthetic(self) -> pd.DataFrame:
-        """The released synthetic records as strings, missing as ``""``."""
+        """The released synthetic records as pandas categoricals over the public labels
+        (ordered for ordinal columns; missing as ``NaN``; see
+        :meth:`~ptsynth.schema.Schema.decode`): from ``synthetic.parquet``, or from
+        ``synthetic.csv`` checked against the release's schema in bundles without it."""
+        path = self.path / SYNTHETIC_PARQUET
+        if not path.is_file():
+            return self.schema.decode(self.synthetic_table, typed=True)
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError, ImportError):
+            raise BundleError("cannot be read as Parquet", file=str(path)) from None
+        expected = self.schema.dtypes()
+        if list(frame.columns) != list(expected) or any(
+            dtype is not None and frame[name].dtype != dtype for name, dtype in expected.items()
+        ):
+            raise BundleError("its columns or categories differ from the release's schema",
+                              file=str(path))
+        return frame
+
+    @cached_property
+    def synthetic_strings(self) -> pd.DataFrame:
+        """``synthetic.csv`` as it is: strings, missing as ``""``."""
         path = self.path / SYNTHETIC
         try:
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
         except (OSError, ValueError, pd.errors.ParserError):
             raise BundleError("cannot be read as CSV", file=str(path)) from None
+
+    def sdv_metadata(self) -> Any:
+        """The SDV ``Metadata`` of the synthetic records (``metadata.json``; needs
+        ``ptsynth[sdv]``); e.g. ``sdv.evaluation.evaluate_quality(real, bundle.synthetic,
+        bundle.sdv_metadata())`` for a private comparison with the real records."""
+        from ptsynth.sdv import import_sdv
+
+        path = self.path / SDV_METADATA
+        if not path.is_file():
+            raise BundleError("the bundle has no metadata.json", file=str(self.path))
+        return import_sdv().load_from_json(str(path))
 
     @cached_property
     def synthetic_table(self) -> EncodedTable:

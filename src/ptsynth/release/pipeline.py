@@ -51,7 +51,9 @@ from ptsynth.release.bundle import (
     MANIFEST,
     REPORT_HTML,
     REPORT_JSON,
+    SDV_METADATA,
     SYNTHETIC,
+    SYNTHETIC_PARQUET,
     BundleWriter,
     check_output_folder,
 )
@@ -71,6 +73,7 @@ class Release:
     """What :func:`release` produced; the files are in :attr:`out_dir`."""
 
     out_dir: Path
+    #: The synthetic records: categoricals over the public labels (ordered for ordinal columns).
     synthetic: pd.DataFrame
     aggregates: AggregateRelease | None
     ledger: Ledger
@@ -283,6 +286,7 @@ def evaluate_privately(
     holdout: EncodedTable | None,
     aggregates: AggregateRelease,
     ledger: Ledger,
+    progress: ProgressReporter = SILENT,
 ) -> dict[str, Any]:
     """Utility and disclosure risk against the real records: for the data steward only."""
     from ptsynth.evaluate import evaluate
@@ -299,6 +303,7 @@ def evaluate_privately(
         reporting_length=cfg.release.reporting_length,
         k=cfg.release.k,
         seed=0,
+        progress=progress,
     )
 
 
@@ -381,8 +386,11 @@ def release(
                 aggregates_source = "measured with DP (per-length discrete Gaussian noise)"
 
             task = progress.start("write", "writing the bundle")
-            synthetic_frame = cfg.schema.decode(synthetic)
-            synthetic_frame.to_csv(writer.path(SYNTHETIC), index=False)
+            cfg.schema.decode(synthetic).to_csv(writer.path(SYNTHETIC), index=False)
+            synthetic_frame = cfg.schema.decode(synthetic, typed=True)
+            synthetic_frame.to_parquet(writer.path(SYNTHETIC_PARQUET), index=False)
+            writer.path(SDV_METADATA).write_text(json.dumps(
+                cfg.schema.released().to_sdv_dict(table_name=cfg.dataset.name), indent=2) + "\n")
             aggregates.write_csv(writer.path(AGGREGATES_CSV))
             aggregates.write_parquet(writer.path(AGGREGATES_PARQUET))
             ledger = accountant.ledger()
@@ -394,8 +402,8 @@ def release(
             if evaluate_release:
                 from ptsynth.report import write_html_report, write_json_report
 
-                with progress.task("evaluate", "evaluating utility and disclosure risk (private)"):
-                    evaluation = evaluate_privately(cfg, train, synthetic, holdout, aggregates, ledger)
+                evaluation = evaluate_privately(cfg, train, synthetic, holdout, aggregates, ledger,
+                                                progress)
                 report = {**evaluation, **{key: v for key, v in report.items() if key not in evaluation}}
                 write_json_report(report, writer.path(REPORT_JSON))
                 write_html_report(report, writer.path(REPORT_HTML))

@@ -599,7 +599,8 @@ class PGMSynthesizer:
         task = progress.start("estimate", "final estimation of the graphical model",
                               total=self.options.final_iters, unit="steps")
         t_final = time.perf_counter()
-        model = estimator.fit(measurements, iters=self.options.final_iters)
+        model = estimator.fit(measurements, iters=self.options.final_iters,
+                              on_step=lambda: task.advance())
         if self.options.compress and self.refine_buckets:
             compressions = [
                 _pooled(comp, merged_obs[j]).refined(float(model.project((j,))[-1]))
@@ -608,7 +609,6 @@ class PGMSynthesizer:
                 for j, comp in enumerate(compressions)
             ]
         timings["final_fit_s"] = time.perf_counter() - t_final
-        task.update(completed=self.options.final_iters)
         task.finish()
         timings["fit_s"] = time.perf_counter() - t0
         self.compression_ = compressions

@@ -20,7 +20,7 @@ Everything here is post-processing of noisy values: no function in this module s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,8 +107,11 @@ class MirrorDescentEstimator:
         iters: int,
         total: float | None = None,
         tree: JunctionTree | None = None,
+        on_step: Callable[[], None] | None = None,
     ) -> GraphicalModel:
-        """Run ``iters`` mirror-descent steps from the current potentials; return the model."""
+        """Run ``iters`` mirror-descent steps from the current potentials; return the model.
+
+        ``on_step`` is called after each step (progress reporting; it sees no values)."""
         if not measurements:
             raise ValueError("need at least one measurement")
         sizes = self.sizes
@@ -204,6 +207,8 @@ class MirrorDescentEstimator:
             else:
                 alpha *= 0.5
             self.iterations += 1
+            if on_step is not None:
+                on_step()
         self.theta = dict(theta)
         self.step = alpha
         self.last_loss = loss
