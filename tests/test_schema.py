@@ -234,3 +234,45 @@ def test_nist_preset_has_19_columns():
 
 def test_packaged_demo_config_equals_preset():
     assert demo_config_path().read_bytes() == (ROOT / "configs" / "ctdc_demo.toml").read_bytes()
+
+
+# -- typed frames (Release.synthetic, Bundle.synthetic, DPSynthesizer.sample, synthetic.parquet) --
+def _typed_schema() -> Schema:
+    return Schema.from_dict([
+        {"name": "sex", "kind": "categorical", "values": ["F", "M"]},
+        {"name": "band", "kind": "ordinal", "values": ["young", "old"], "missing": "forbid"},
+        {"name": "age", "kind": "numeric", "bins": [0, 18, 120]},
+        {"name": "seen", "kind": "date", "period": "year", "start": "2019-01-01", "end": "2020-12-31"},
+        {"name": "means", "kind": "set", "values": ["a", "b", "c"]},
+        {"name": "wide", "kind": "set", "values": [f"m{i}" for i in range(10)]},
+    ])
+
+
+def test_typed_decode_is_categorical_over_the_public_labels() -> None:
+    import pandas as pd
+
+    from ptsynth.ingest import read_records
+
+    schema = _typed_schema()
+    raw = pd.DataFrame({"sex": ["F", "", "M"], "band": ["old", "young", "old"], "age": [3, None, 40],
+                        "seen": ["2019-05-01", "2020-01-02", ""], "means": ["c;a", "", "b"],
+                        "wide": ["m9;m0", "m3", ""]})
+    typed = schema.decode(read_records(raw, schema), typed=True)
+    dtypes = schema.dtypes()
+    assert typed["sex"].dtype == dtypes["sex"] and not dtypes["sex"].ordered
+    assert dtypes["band"].ordered and dtypes["age"].ordered and dtypes["seen"].ordered
+    assert list(dtypes["age"].categories) == ["[0, 18)", "[18, 120)"]
+    assert list(dtypes["means"].categories) == ["a", "b", "c", "a;b", "a;c", "b;c", "a;b;c"]
+    assert dtypes["wide"] is None  # 2^10 - 1 combinations: categories are the ones present
+    assert typed["means"].iloc[0] == "a;c" and pd.isna(typed["means"].iloc[1])
+    assert typed["wide"].iloc[0] == "m0;m9" and pd.isna(typed["wide"].iloc[2])
+    assert list(typed["wide"].cat.categories) == ["m3", "m0;m9"]
+    assert typed["sex"].isna().tolist() == [False, True, False]
+    assert typed["age"].tolist()[::2] == ["[0, 18)", "[18, 120)"]
+    # strings (synthetic.csv) -> the same typed frame; an unknown label names only the column
+    strings = schema.decode(read_records(raw, schema))
+    pd.testing.assert_frame_equal(schema.as_typed(strings), typed)
+    bad = strings.assign(sex=["F", "X-secret", ""])
+    with pytest.raises(SchemaError, match="'sex'") as err:
+        schema.as_typed(bad)
+    assert "X-secret" not in str(err.value)
