@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the whole test suite in the project's own virtual environment, creating it if needed.
 # Usage: bash scripts/test.sh [pytest args...]
-# PTSYNTH_EXTRAS=test,peers also installs the peer libraries used by cross-check tests
-# (SDMetrics, Anonymeter, OpenDP, diffprivlib); CI does this.
+# PTSYNTH_EXTRAS=test,peers,sdv,notebooks also installs the peer libraries used by cross-check tests
+# (SDMetrics, Anonymeter, OpenDP, diffprivlib), SDV (after `pip install torch==2.13.0`) and what
+# runs the notebooks; CI does this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -208,3 +208,14 @@ def test_progress_reaches_the_callback(frame: pd.DataFrame) -> None:
     assert read[-1].unit == "rows" and read[-1].completed == len(frame)
     steps = [e for e in events if e.task == "estimate" and not e.finished]
     assert steps[-1].completed == FAST["final_iters"] == steps[-1].total
+
+
+def test_works_without_sdv_installed(frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sdv", None)
+    monkeypatch.setitem(sys.modules, "sdv.metadata", None)
+    synth = DPSynthesizer(_schema(), epsilon=1.0, method="aggregate").fit(frame)
+    assert len(synth.sample(20)) == 20
+    with pytest.raises(ConfigError, match=r"pip install 'ptsynth\[sdv\]'"):
+        synth.get_metadata()

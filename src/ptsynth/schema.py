@@ -474,7 +474,7 @@ class Schema:
 
     # -- SDV metadata (ptsynth.sdv; sdv itself is imported only by to_sdv) ----------------------
     @classmethod
-    def from_sdv(cls, metadata: Any, *, domains: Any = None) -> Schema:
+    def from_sdv(cls, metadata: Any, *, domains: Any = None, table_name: str | None = None) -> Schema:
         """A schema from SDV ``Metadata`` (or its dict / JSON file) and **public** ``domains``.
 
         SDV metadata says each column's kind (``sdtype``) but not which values are public:
@@ -483,11 +483,12 @@ class Schema:
         edges (numerical), a ``[[columns]]`` table, a :class:`ColumnSpec`, or ``"metadata"``
         (the metadata's own ranges are public); or a whole :class:`Schema`, release config or
         preset TOML path; or ``"metadata"`` for every column. A column left without a public
-        domain is a :class:`~ptsynth.errors.SchemaError` naming it. See :mod:`ptsynth.sdv`.
+        domain is a :class:`~ptsynth.errors.SchemaError` naming it. ``table_name`` picks one
+        table of multi-table metadata. See :mod:`ptsynth.sdv`.
         """
         from ptsynth.sdv import schema_from_sdv
 
-        return schema_from_sdv(metadata, domains=domains)
+        return schema_from_sdv(metadata, domains=domains, table_name=table_name)
 
     def to_sdv_dict(self, *, table_name: str = "table") -> dict[str, Any]:
         """This schema as an SDV ``Metadata`` dict (format ``V2``), without importing sdv."""
@@ -599,12 +600,22 @@ class Schema:
                 found = {str(v) for v in cells if v is not None}
                 dtype = pd.CategoricalDtype(list(_ordered_combinations(col.values, found,
                                                                        col.delimiter)))
-            values = pd.Categorical(cells.map(lambda v: None if v is None else str(v)), dtype=dtype)
+            values = pd.Categorical(cells.map(_label_text), dtype=dtype)
             if int(pd.isna(values).sum()) != int(cells.isna().sum()):
                 raise SchemaError("holds a value that is not one of its public labels",
                                   file=self.source, column=name)
             out[name] = values
         return pd.DataFrame(out, index=frame.index)
+
+
+def _label_text(value: Any) -> str | None:
+    """A cell as its label: integral numbers (``pd.read_csv`` turns ``"1"`` into ``1.0``) as
+    integers, everything else as text."""
+    if value is None:
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 #: Set columns with at most this many members get every member combination as a category
