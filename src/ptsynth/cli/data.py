@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ptsynth.cli.common import guarded, out, warn
+from ptsynth.cli.inputs import DATA_HELP, QUERY_HELP, TABLE_HELP, records_input
 
 
 @guarded
@@ -38,13 +39,18 @@ def init(
 
 @guarded
 def validate(
-    data: Annotated[Path, typer.Argument(help="Sensitive records to check against the schema.")],
+    data: Annotated[str | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    *,
     config: Annotated[Path, typer.Option("--config", "-c", help="Release config (TOML).")],
+    query: Annotated[str | None, typer.Option("--query", help=QUERY_HELP)] = None,
+    table: Annotated[str | None, typer.Option("--table", help=TABLE_HELP)] = None,
 ) -> None:
     """Check records against the schema without spending budget or writing anything."""
     from ptsynth.config import ReleaseConfig
     from ptsynth.ingest import read_records
 
     cfg = ReleaseConfig.load(config)
-    table = read_records(data, cfg.schema, file_label=str(data))
+    records = records_input(data, cfg, query=query, table=table)
+    label = str(records) if isinstance(records, Path) else None
+    table = read_records(records, cfg.schema, file_label=label)
     out.print(f"ok: {table.n_records} persons, {table.n_columns} encoded columns")
