@@ -277,12 +277,17 @@ def _feed_column(hashes: tuple[Any, Any, Any], col: pa.Array) -> None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # nested types: rare, slow path
         text = pa.array([None if v is None else repr(v) for v in arr.to_pylist()], pa.large_string())
     valid = np.ones(len(text), dtype=np.uint8)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset:text.offset + len(text) + 1]
+    lengths = np.diff(offsets)
     if text.null_count:
         valid = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=np.uint8)
-        text = pc.fill_null(text, pa.scalar(b"" if binary else "", text.type))  # null slots: empty
+        if lengths[valid == 0].any():  # a null slot with bytes behind it (rare): drop them
+            text = pc.fill_null(text, pa.scalar(b"" if binary else "", text.type))
+            offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[
+                text.offset:text.offset + len(text) + 1]
+            lengths = np.diff(offsets)
     valid_h.update(valid.tobytes())
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset:text.offset + len(text) + 1]
-    length_h.update(np.diff(offsets).tobytes())
+    length_h.update(lengths.tobytes())
     data = text.buffers()[2]
     if data is not None and len(offsets) and offsets[-1] > offsets[0]:
         data_h.update(memoryview(data)[int(offsets[0]):int(offsets[-1])])
