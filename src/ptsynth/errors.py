@@ -77,8 +77,11 @@ class SynthesisError(PtsynthError):
     measurements (e.g. too little budget for the table); raise ε or simplify the schema."""
 
 
-class NotFittedError(PtsynthError):
-    """A synthesizer was asked to sample (or describe its model) before ``fit``."""
+class NotFittedError(PtsynthError, AttributeError):
+    """A synthesizer was asked to sample (or describe its model) before ``fit``.
+
+    Also an ``AttributeError`` (as scikit-learn's): a fitted attribute does not exist yet, so
+    ``hasattr`` and protocol checks answer False instead of raising."""
 
 
 class BudgetExceededError(PtsynthError):

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ptsynth.cli.common import guarded, out, warn
+from ptsynth.errors import InputError
 
 
 @guarded
@@ -19,7 +20,11 @@ def demo_data(
     """Generate realistic CTDC-like case records (the built-in demo data; not real people)."""
     from ptsynth.demo import generate_demo
 
-    generate_demo(rows, seed, output)
+    try:
+        generate_demo(rows, seed, output)
+    except OSError as exc:
+        raise InputError(f"cannot write the output file ({exc.strerror or type(exc).__name__})",
+                         file=str(output)) from None
     out.print(f"wrote {rows} demo records to {output}")
 
 

@@ -61,7 +61,7 @@ def release(
     epsilon: Annotated[float | None, typer.Option("--epsilon", help="Override privacy.epsilon.")] = None,
     delta: Annotated[float | None, typer.Option("--delta", help="Override privacy.delta.")] = None,
     k: Annotated[int | None, typer.Option("--k", help="Minimum count of any released combination.")] = None,
-    synthesizer: Annotated[str | None, typer.Option("--synthesizer", help=registry.help_text())] = None,
+    synthesizer: Annotated[str | None, typer.Option("--synthesizer", help=f"{' | '.join(registry.names())} (default {registry.DEFAULT}; `ptsynth synthesizers` describes them).")] = None,
     rows: Annotated[int | None, typer.Option("--rows", help="Synthetic records to draw (default: DP record count).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="TEST ONLY: seeded noise, bundle marked not for release.")] = None,
     plan_only: Annotated[bool, typer.Option("--plan", help="Print the budget split and expected noise; read no data.")] = False,
