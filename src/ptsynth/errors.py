@@ -88,3 +88,10 @@ class BudgetExceededError(PtsynthError):
     """A spend would take a release or a dataset over its privacy budget. Raised before data use."""
 
     exit_code = 1
+
+
+class Terminated(BaseException):
+    """The process received SIGTERM (what CI runners and ``timeout`` send) during a release.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: not an error to handle, a stop to clean up
+    after (staging folder removed, reservation settled)."""

@@ -49,7 +49,16 @@ def validate(
     """Check records against the schema without spending budget or writing anything."""
     from ptsynth.config import ReleaseConfig
     from ptsynth.ingest import read_records
+    from ptsynth.release.pipeline import MIN_RECORDS_PER_NOISE_SD, expected_noise_sd
 
     cfg = ReleaseConfig.load(config)
+    for line in cfg.warnings:
+        warn(line)
     table = read_records(data, cfg.schema, file_label=str(data))
     out.print(f"ok: {table.n_records} persons, {table.n_columns} encoded columns")
+    noise = expected_noise_sd(cfg)
+    if table.n_records < MIN_RECORDS_PER_NOISE_SD * noise:
+        warn(f"{table.n_records} persons is likely too few for epsilon={cfg.privacy.epsilon:g}: a "
+             f"release refuses when its DP record count is below {MIN_RECORDS_PER_NOISE_SD:g} times "
+             f"the noise sd of one count (about {noise:.3g} here); raise epsilon, or use fewer "
+             "columns or a shorter reporting length")

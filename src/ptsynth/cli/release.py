@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ptsynth.cli.common import err, guarded, out, warn
@@ -73,7 +74,10 @@ def release(
     from ptsynth.release.pipeline import plan, release
 
     if plan_only:
-        print_plan(plan(config, epsilon=epsilon, delta=delta, synthesizer=synthesizer))
+        result = plan(config, epsilon=epsilon, delta=delta, synthesizer=synthesizer)
+        for line in result.get("warnings", []):
+            warn(line)
+        print_plan(result)
         return
     if out_dir is None:
         raise ConfigError("is required unless --plan is given", key="--out")
@@ -100,6 +104,8 @@ def release(
         )
     for line in result.warnings:
         warn(line)
+    for line in result.notes:
+        err.print(f"[bold yellow]NOTE (private, not in the bundle):[/] {escape(line)}", highlight=False)
     out.print(
         f"release {result.manifest['release_id']}: {len(result.synthetic)} synthetic records, "
         f"epsilon={result.epsilon:.4g}, delta={result.delta:.3g} -> {result.out_dir}"
