@@ -259,7 +259,7 @@ def test_database_errors_name_the_kind_only(pg, query, expected):
         read_records(PostgresQuery(pg.url, query=query, block_rows=20), HTCDS_SCHEMA)
     text = str(info.value)
     assert expected in text
-    assert text.startswith("file PostgreSQL query on database casework")
+    assert text.startswith(f"file PostgreSQL query on database {pg.database}")
     for secret in (pg.password, str(pg.port), "Feminine", "no_such_table", "SELEC", "victims"):
         assert secret not in text
     assert info.value.__context__ is None and info.value.__cause__ is None
