@@ -15,10 +15,10 @@ from ptsynth.errors import ConfigError
 #: Help texts shared by the commands that read records.
 DATA_HELP = ("Sensitive records: a CSV/TSV/Parquet/Arrow file, or a database URL "
              "(postgresql://user@host/db, postgresql:///?service=name, sqlite:///cases.db) with "
-             "--table or --query; default: [dataset.source] of the config. Passwords come from "
+             "--table or --query; default: \\[dataset.source] of the config. Passwords come from "
              "PGPASSWORD, ~/.pgpass or a libpq service file, never from the URL.")
-QUERY_HELP = "Read-only SQL query whose rows are the records (with a database URL or [dataset.source])."
-TABLE_HELP = "Table whose rows are the records (with a database URL or [dataset.source])."
+QUERY_HELP = "Read-only SQL query whose rows are the records (with a database URL or \\[dataset.source])."
+TABLE_HELP = "Table whose rows are the records (with a database URL or \\[dataset.source])."
 
 
 def records_input(data: str | None, config: str | Path | ReleaseConfig, *, query: str | None,
