@@ -376,10 +376,11 @@ def check_columns(names: list[str], schema: Schema, rep: ErrorReporter) -> None:
             raise rep.fail("declared column is not in the input", column=spec.name)
     if schema.extra_columns == "error":
         declared = set(schema.names)
-        for name in names:
-            if str(name).strip() not in declared:
-                raise rep.fail("input column is not declared in the schema "
-                               "(set [dataset] extra_columns = \"ignore\" to skip it)", column=str(name).strip())
+        for i, name in enumerate(names):
+            if str(name).strip() not in declared:  # named by position: it may be a value
+                raise rep.fail(f"input column {i + 1} of the header is not declared in the schema "
+                               "(set [dataset] extra_columns = \"ignore\" to skip it; a file "
+                               "without a header line also gives this)")
 
 
 def encode_stream(stream: RecordStream, schema: Schema, rep: ErrorReporter,
