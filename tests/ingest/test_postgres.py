@@ -250,7 +250,7 @@ MISMATCH_MIDWAY = pg_server.HTCDS_JOIN.replace(
     ("SELEC victim_id FROM victims", "syntax error; SQLSTATE 42601"),
     ("SELECT * FROM no_such_table", "undefined table; SQLSTATE 42P01"),
     ("SELECT * FROM victims WHERE victim_id = 5", "type mismatch?); SQLSTATE 42883"),
-    ("SELECT victim_id, person_id AS victim_id FROM victims", "column name occurs twice"),
+    ("SELECT victim_id, person_id AS victim_id FROM victims", "columns 1 and 2 have the same name"),
     # fails on the server after rows were sent; its message would quote the value ("Feminine")
     (MISMATCH_MIDWAY, "invalid text representation (a type mismatch); SQLSTATE 22P02"),
 ])
