@@ -62,6 +62,15 @@ def test_spends_exactly_its_budget(fitted: DPSynthesizer) -> None:
         fitted.fit(pd.DataFrame())
 
 
+def test_the_seed_is_never_written_nor_shown(frame: pd.DataFrame, tmp_path: Path) -> None:
+    """With the seed, anyone could redraw the noise of a seeded fit and subtract it."""
+    synth = DPSynthesizer(_schema(), epsilon=1.0, method="aggregate", seed=987_654).fit(frame)
+    text = synth.save(tmp_path / "m.json").read_text()
+    assert "987654" not in text and "987654" not in repr(synth)
+    assert "987654" not in json.dumps(synth.get_parameters())
+    assert synth.get_parameters()["seeded"] is True
+
+
 def test_release_status_says_not_for_release_when_seeded(fitted: DPSynthesizer) -> None:
     assert fitted.not_for_release and "seeded" in fitted.release_status
     assert "NOT FOR RELEASE" in repr(fitted)
@@ -75,8 +84,10 @@ def test_save_and_load_round_trip(fitted: DPSynthesizer, tmp_path: Path) -> None
     path = fitted.save(tmp_path / "model.json")
     doc = json.loads(path.read_text())
     assert doc["format"] == "ptsynth-dpsynthesizer" and doc["not_for_release"] is True
-    assert "NOT FOR RELEASE" in doc["release_status"]
+    assert "NOT FOR RELEASE" in doc["release_status"] and doc["parameters"]["seeded"] is True
+    assert len(doc["created"]) == 10  # a date, no finer time
     back = DPSynthesizer.load(path)
+    assert back.not_for_release and "seeded" in back.release_status
     assert back.get_parameters() == fitted.get_parameters()
     assert back.get_budget().to_dict() == fitted.get_budget().to_dict()
     assert back.get_schema().to_dict() == fitted.get_schema().to_dict()

@@ -136,6 +136,8 @@ class DPSynthesizer:
         self.reporting_length = _positive_int(reporting_length, "reporting_length")
         self.k = _positive_int(k, "k")
         self.seed = seed
+        #: Noise from a seeded generator (a test fit): kept after load, the seed itself is not.
+        self._seeded = seed is not None
         self.allow_unconfirmed_domains = allow_unconfirmed_domains
         self._name = METHODS[method]
         self._options = build_options(registry.get(self._name).Options, options,
@@ -184,9 +186,8 @@ class DPSynthesizer:
             reasons.append(
                 "domains of " + ", ".join(self._domains_from_data) + " were read from the data, "
                 "not confirmed public: values may be disclosed by the domain itself")
-        if self.seed is not None:
-            reasons.append(f"noise drawn from a seeded generator (seed {self.seed}): reproducible, "
-                           "for tests only")
+        if self._seeded:
+            reasons.append("noise drawn from a seeded generator: reproducible, for tests only")
         return reasons
 
     @property
@@ -240,7 +241,7 @@ class DPSynthesizer:
         """
         from ptsynth.counting import NumpyBackend
         from ptsynth.ingest import read_records
-        from ptsynth.release.pipeline import refuse_if_noise_dominates
+        from ptsynth.release.pipeline import new_release_id, refuse_if_noise_dominates
 
         if self._synth is not None or (self._ledger is not None and self._ledger.entries):
             raise ConfigError(
@@ -253,11 +254,11 @@ class DPSynthesizer:
             from ptsynth.sdv import parse_datetimes
 
             frame = parse_datetimes(frame, self._resolved.table.datetime_formats)
-        rng = random_source(self.seed)
-        release_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-        accountant = Accountant(self.epsilon, self.delta, rng=rng, release_id=release_id)
         progress = reporter(progress if progress is not None else self._progress)
         table = read_records(frame, schema, progress=progress)  # nothing spent yet
+        rng = random_source(self.seed)
+        accountant = Accountant(self.epsilon, self.delta, rng=rng, release_id=new_release_id(),
+                                privacy_unit=schema.privacy_unit)
         synth = registry.get(self._name).create(
             self._options, reporting_length=self.reporting_length, k=self.k)
         try:
@@ -342,7 +343,7 @@ class DPSynthesizer:
             "synthesizer": self._name,
             "reporting_length": self.reporting_length,
             "k": self.k,
-            "seed": self.seed,
+            "seeded": self._seeded,
             "allow_unconfirmed_domains": self.allow_unconfirmed_domains,
             **options_dict(self._options),
             "release_status": self.release_status,
@@ -367,7 +368,7 @@ class DPSynthesizer:
             "version": VERSION,
             "release_status": self.release_status,
             "not_for_release": self.not_for_release,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).date().isoformat(),  # a date: no timing side channel
             "parameters": self.get_parameters(),
             "table_name": self._table_name,
             "schema": {"subject_id": schema.subject_id, "extra_columns": schema.extra_columns,
@@ -433,9 +434,9 @@ class DPSynthesizer:
             options = {k: params[k] for k in persist_option_names(params["synthesizer"])}
             self = cls(schema, params["epsilon"], params["delta"], params["method"],
                        reporting_length=params["reporting_length"], k=params["k"],
-                       seed=params["seed"],
                        allow_unconfirmed_domains=params["allow_unconfirmed_domains"],
                        table_name=body["table_name"], **options)
+            self._seeded = bool(params["seeded"])
         except LedgerError as exc:
             raise BundleError(f"its ledger does not verify ({exc.rule})", file=source) from None
         except BundleError:
@@ -449,7 +450,9 @@ class DPSynthesizer:
         if ledger.total["rho"] > (ledger.target or {}).get("rho", math.inf) * (1 + 1e-9) or \
                 not math.isclose(float((ledger.target or {}).get("epsilon", -1)), self.epsilon):
             raise BundleError("its ledger does not match its budget", file=source)
-        self._synth, self._ledger, self._rng = model, ledger, random_source(self.seed)
+        # Sampling is post-processing: a loaded model samples from the CSPRNG. The file holds no
+        # seed: with it, anyone could redraw the noise of a seeded fit and subtract it.
+        self._synth, self._ledger, self._rng = model, ledger, random_source(None)
         self._domains_from_data = [str(c) for c in body.get("domains_from_data", [])]
         self._warnings = [str(w) for w in body.get("warnings", [])]
         return self

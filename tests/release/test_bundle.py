@@ -1,26 +1,154 @@
-"""A released bundle read back: typed synthetic records (Parquet), SDV metadata, SDV's reports."""
+"""The bundle as a type: a release read back from its public files, and refused when altered;
+its typed synthetic records (Parquet) and SDV metadata, which SDV's own reports read as they are."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import ptsynth
+from ptsynth.aggregates import AggregateRelease, measure_aggregates
 from ptsynth.demo import demo_config_path
-from ptsynth.errors import BundleError
+from ptsynth.errors import BundleError, ConfigError
+from ptsynth.privacy import Accountant, seeded_random
+from ptsynth.release.bundle import (
+    PRIVATE_FILES,
+    PUBLIC_FILES,
+    Bundle,
+    BundleWriter,
+    read_public_csv,
+)
+from ptsynth.table import ColumnDomain, EncodedTable
 
 
-@pytest.fixture(scope="module")
-def release(demo_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> ptsynth.Release:
+@pytest.fixture(scope="module", params=["pgm", "aggregate"])
+def released(request, demo_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle") / "b"
-    return ptsynth.release(demo_csv, demo_config_path(), out, epsilon=2.0, seed=6,
-                           synthesizer="aggregate", evaluate_release=False)
+    rel = ptsynth.release(demo_csv, demo_config_path(), out, epsilon=2.0, seed=3,
+                          synthesizer=request.param)
+    return rel, out
 
 
-def test_synthetic_records_are_typed_everywhere(release: ptsynth.Release) -> None:
+def test_round_trip_of_every_public_part(released):
+    rel, out = released
+    b = Bundle.load(out)
+    assert b.release_id == rel.manifest["release_id"] and b.seeded
+    pd.testing.assert_frame_equal(b.synthetic, rel.synthetic)
+    again = b.schema.decode(b.synthetic_table)  # encode → decode is the identity
+    pd.testing.assert_frame_equal(again.astype(str), b.synthetic_strings, check_dtype=False)
+    assert b.synthetic_table.domains == b.schema.encoded_domains()
+    agg = b.aggregates
+    assert agg.record_count == rel.aggregates.record_count
+    assert agg.by_length() == rel.aggregates.by_length()
+    for ell in agg.counts:
+        np.testing.assert_array_equal(agg.counts[ell], rel.aggregates.counts[ell])
+        np.testing.assert_array_equal(agg.combinations[ell], rel.aggregates.combinations[ell])
+    if b.synthesizer == "aggregate":  # measured with noise: σ per length is published
+        assert agg.sigma(1) == pytest.approx(rel.aggregates.lengths[0].sigma)
+    else:  # counted on the DP synthetic records: no noise of their own
+        assert agg.sigma(1) is None
+    assert b.ledger.total == rel.ledger.total and b.epsilon <= 2.0 + 1e-9
+
+
+def test_private_files_are_never_needed_nor_opened(released, tmp_path):
+    _, out = released
+    copy = tmp_path / "public-only"
+    shutil.copytree(out, copy)
+    for name in PRIVATE_FILES:
+        (copy / name).unlink(missing_ok=True)
+    b = Bundle.load(copy)
+    assert len(b.synthetic) > 0 and b.aggregates.record_count > 0
+    with pytest.raises(BundleError, match="never published"):
+        b.private_report()
+    assert set(b.manifest["files"]["public"]) <= set(PUBLIC_FILES)
+
+
+def test_the_steward_can_open_the_private_report_explicitly(released):
+    _, out = released
+    report = Bundle.load(out).private_report()
+    assert report["visibility"].startswith("private")
+
+
+@pytest.mark.parametrize("damage", ["csv", "ledger", "manifest", "version", "missing", "nofolder"])
+def test_an_altered_or_incomplete_bundle_is_refused(released, tmp_path, damage):
+    _, out = released
+    copy = tmp_path / "b"
+    shutil.copytree(out, copy)
+    if damage == "csv":
+        with open(copy / "synthetic.csv", "a", encoding="utf-8") as fh:
+            fh.write(",".join(["x"] * 3) + "\n")
+        match = "synthetic.csv does not match"
+    elif damage == "ledger":
+        led = json.loads((copy / "budget.json").read_text())
+        led["entries"][0]["rho"] /= 2
+        (copy / "budget.json").write_text(json.dumps(led))
+        match = "budget.json"
+    elif damage == "manifest":
+        (copy / "manifest.json").write_text("{not json")
+        match = "readable JSON"
+    elif damage == "version":
+        man = json.loads((copy / "manifest.json").read_text())
+        man["schema_version"] = 99
+        (copy / "manifest.json").write_text(json.dumps(man))
+        match = "unknown bundle version"
+    elif damage == "missing":
+        (copy / "aggregates.parquet").unlink()
+        match = "missing"
+    else:
+        copy = tmp_path / "nothing-here"
+        match = "not a bundle folder"
+    with pytest.raises(BundleError, match=match):
+        Bundle.load(copy)
+
+
+def test_aggregate_parquet_reader_round_trip_with_awkward_labels(tmp_path):
+    doms = (ColumnDomain("a;b", ("x;1", "y:2"), allows_missing=True),
+            ColumnDomain("c", ("p", "q", "r"), allows_missing=False))
+    rng = np.random.default_rng(0)
+    codes = np.stack([rng.integers(0, 3, 800), rng.integers(0, 3, 800)], axis=1)
+    table = EncodedTable(codes, doms)
+    agg = measure_aggregates(table, Accountant(4.0, 1e-6, rng=seeded_random(1)),
+                             reporting_length=2, k=2)
+    path = agg.write_parquet(tmp_path / "agg.parquet")
+    back = AggregateRelease.read_parquet(path, doms)
+    assert back.record_count == agg.record_count and back.by_length() == agg.by_length()
+    assert [s.sigma for s in back.lengths] == pytest.approx([s.sigma for s in agg.lengths])
+    for ell in agg.counts:
+        np.testing.assert_array_equal(back.counts[ell], agg.counts[ell])
+    with pytest.raises(BundleError, match="no ptsynth aggregate metadata"):
+        pd.DataFrame({"selections": ["record_count"], "protected_count": [1]}).to_parquet(
+            tmp_path / "foreign.parquet")
+        AggregateRelease.read_parquet(tmp_path / "foreign.parquet", doms)
+
+
+def test_writer_is_atomic_and_refuses_bad_output_paths(tmp_path):
+    target = tmp_path / "out"
+    with BundleWriter(target) as w:
+        (w.path("synthetic.csv")).write_text("a\n1\n")
+        staging = w.staging
+        assert staging.parent == tmp_path and not target.exists()
+    assert not staging.exists() and not target.exists()  # left without commit: discarded
+    with BundleWriter(target) as w:
+        w.path("synthetic.csv").write_text("a\n1\n")
+        w.commit()
+    assert (target / "synthetic.csv").is_file()
+    with pytest.raises(ConfigError, match="--overwrite"):
+        BundleWriter(target)
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        BundleWriter(afile, overwrite=True)
+    assert not any(p.name.startswith(".out.") for p in Path(tmp_path).iterdir())
+
+
+# -- typed records and SDV metadata ------------------------------------------------------------
+def test_synthetic_records_are_typed_everywhere(released) -> None:
+    release, _ = released
     schema = ptsynth.ReleaseConfig.load(demo_config_path()).schema
     frame = release.synthetic
     assert all(isinstance(t, pd.CategoricalDtype) for t in frame.dtypes)
@@ -32,22 +160,22 @@ def test_synthetic_records_are_typed_everywhere(release: ptsynth.Release) -> Non
     parquet = pd.read_parquet(release.out_dir / "synthetic.parquet")
     pd.testing.assert_frame_equal(parquet, frame)
     # and the CSV holds the same records as strings
-    strings = pd.read_csv(release.out_dir / "synthetic.csv", dtype=str, keep_default_na=False)
+    strings = read_public_csv(release.out_dir / "synthetic.csv")
     pd.testing.assert_frame_equal(schema.as_typed(strings), frame)
     bundle = ptsynth.Bundle.load(release.out_dir)
     pd.testing.assert_frame_equal(bundle.synthetic, frame)
     pd.testing.assert_frame_equal(bundle.synthetic_strings, strings)
 
 
-def test_new_files_are_public_and_hashed(release: ptsynth.Release) -> None:
+def test_new_files_are_public_and_hashed(released) -> None:
+    release, _ = released
     manifest = json.loads((release.out_dir / "manifest.json").read_text())
     for name in ("synthetic.parquet", "metadata.json"):
         assert name in manifest["files"]["public"] and name in manifest["outputs"]
 
 
-def test_an_altered_parquet_file_is_refused(release: ptsynth.Release, tmp_path: Path) -> None:
-    import shutil
-
+def test_an_altered_parquet_file_is_refused(released, tmp_path: Path) -> None:
+    release, _ = released
     copy = tmp_path / "b"
     shutil.copytree(release.out_dir, copy)
     frame = pd.read_parquet(copy / "synthetic.parquet")
@@ -56,9 +184,8 @@ def test_an_altered_parquet_file_is_refused(release: ptsynth.Release, tmp_path: 
         ptsynth.Bundle.load(copy)
 
 
-def test_a_bundle_without_parquet_is_read_from_its_csv(release: ptsynth.Release, tmp_path: Path) -> None:
-    import shutil
-
+def test_a_bundle_without_parquet_is_read_from_its_csv(released, tmp_path: Path) -> None:
+    release, _ = released
     copy = tmp_path / "older"
     shutil.copytree(release.out_dir, copy)
     (copy / "synthetic.parquet").unlink()
@@ -69,7 +196,8 @@ def test_a_bundle_without_parquet_is_read_from_its_csv(release: ptsynth.Release,
     pd.testing.assert_frame_equal(ptsynth.Bundle.load(copy).synthetic, release.synthetic)
 
 
-def test_metadata_json_is_sdv_metadata_of_the_released_records(release: ptsynth.Release) -> None:
+def test_metadata_json_is_sdv_metadata_of_the_released_records(released) -> None:
+    release, _ = released
     doc = json.loads((release.out_dir / "metadata.json").read_text())
     assert doc["METADATA_SPEC_VERSION"] == "V2"
     (table,) = doc["tables"].values()
@@ -89,7 +217,8 @@ def _tv_complement(real: pd.Series, synthetic: pd.Series) -> float:
     return 1.0 - 0.5 * float((p.reindex(cells, fill_value=0) - q.reindex(cells, fill_value=0)).abs().sum())
 
 
-def test_sdv_reports_run_on_the_bundle_as_it_is(release: ptsynth.Release, demo_csv: Path) -> None:
+def test_sdv_reports_run_on_the_bundle_as_it_is(released, demo_csv: Path) -> None:
+    release, _ = released
     pytest.importorskip("sdv")
     from sdv.evaluation import evaluate_quality, run_diagnostic
     from sdv.metadata import Metadata

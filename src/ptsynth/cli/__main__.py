@@ -1,5 +1,4 @@
-"""``python -m ptsynth.cli``: the ``ptsynth`` command without its console script (e.g. from a
-notebook's interpreter, ``subprocess.run([sys.executable, "-m", "ptsynth.cli", ...])``)."""
+"""``python -m ptsynth.cli``: the command line."""
 
 from ptsynth.cli import app
 
