@@ -230,3 +230,24 @@ def test_works_without_sdv_installed(frame: pd.DataFrame, monkeypatch: pytest.Mo
     assert len(synth.sample(20)) == 20
     with pytest.raises(ConfigError, match=r"pip install 'ptsynth\[sdv\]'"):
         synth.get_metadata()
+
+
+def test_a_config_with_a_lifetime_ledger_is_charged(frame: pd.DataFrame, tmp_path: Path) -> None:
+    from ptsynth.errors import BudgetExceededError
+    from ptsynth.privacy import DatasetLedger
+
+    path = tmp_path / "ledger.json"
+    DatasetLedger.create(path, lifetime_epsilon=1.5, lifetime_delta=1e-5)
+    settings = ptsynth.ReleaseConfig.load(demo_config_path()).to_dict()
+    settings["columns"] = [c for c in settings["columns"] if c["name"] in COLUMNS]
+    settings["dataset"]["ledger"] = str(path)
+    config = ptsynth.ReleaseConfig.from_dict(settings)
+    one = rho_from_epsilon_delta(1.0, 1e-6)
+    for _ in range(2):  # two fits of epsilon = 1 fit in a lifetime of 1.5 at delta 1e-5 (zCDP)
+        DPSynthesizer(config, epsilon=1.0, method="aggregate").fit(frame)
+    assert DatasetLedger(path).spent_rho == pytest.approx(2 * one)
+    third = DPSynthesizer(config, epsilon=1.0, method="aggregate")
+    with pytest.raises(BudgetExceededError):
+        third.fit(frame)
+    assert third.get_budget().entries == [] and not third.fitted
+    assert DatasetLedger(path).spent_rho == pytest.approx(2 * one)

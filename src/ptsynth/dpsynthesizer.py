@@ -29,7 +29,11 @@ Privacy: ``fit`` reads the frame once through :func:`~ptsynth.ingest.read_record
 the subject id, SDV's primary key, merge into one person), measures only through an
 :class:`~ptsynth.privacy.Accountant` on counts from a :class:`~ptsynth.counting.NumpyBackend`,
 and spends exactly the requested (ε, δ). ``sample`` is post-processing: call it any number of
-times. A fitted object refuses a second ``fit`` (it would spend again on the same people).
+times. A fitted object refuses a second ``fit`` (it would spend again on the same people). With
+a release config that names a dataset ledger, ``fit`` reserves its ρ in that lifetime budget
+before measuring and commits its entries after, as a release does (a failure not decided from
+a DP output is refunded, as for a release). The saved file never holds the seed of a seeded
+fit (with it anyone could redraw the noise), nor a finer time than a date.
 :meth:`released_shape` turns real records into the shape ``sample`` returns, for a **private**
 comparison such as SDV's quality report; its output must never be published.
 
@@ -46,6 +50,7 @@ import hashlib
 import json
 import math
 import os
+import socket
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -143,6 +148,7 @@ class DPSynthesizer:
         self._options = build_options(registry.get(self._name).Options, options,
                                       where=f"DPSynthesizer(method={method!r})")
         self._progress = progress
+        self._dataset: Any = None  # a release config's DatasetConfig (its lifetime ledger)
         self._resolved: Any = None
         self._schema: Schema | None = None
         self._table_name = table_name or "table"
@@ -152,6 +158,7 @@ class DPSynthesizer:
                 raise ConfigError("a release config carries its own domains; drop domains=",
                                   key="domains")
             self._schema = metadata.schema
+            self._dataset = metadata.dataset
             self._table_name = table_name or metadata.dataset.name
             if not metadata.domains_confirmed:
                 self._unconfirmed = [c.name for c in metadata.schema.data_columns]
@@ -241,7 +248,12 @@ class DPSynthesizer:
         """
         from ptsynth.counting import NumpyBackend
         from ptsynth.ingest import read_records
-        from ptsynth.release.pipeline import new_release_id, refuse_if_noise_dominates
+        from ptsynth.release.pipeline import (
+            CHARGED_FAILURES,
+            failure_reason,
+            new_release_id,
+            refuse_if_noise_dominates,
+        )
 
         if self._synth is not None or (self._ledger is not None and self._ledger.entries):
             raise ConfigError(
@@ -257,15 +269,30 @@ class DPSynthesizer:
         progress = reporter(progress if progress is not None else self._progress)
         table = read_records(frame, schema, progress=progress)  # nothing spent yet
         rng = random_source(self.seed)
-        accountant = Accountant(self.epsilon, self.delta, rng=rng, release_id=new_release_id(),
+        release_id = new_release_id()
+        accountant = Accountant(self.epsilon, self.delta, rng=rng, release_id=release_id,
                                 privacy_unit=schema.privacy_unit)
+        lifetime = self._lifetime_ledger()
+        if lifetime is not None:  # the dataset's lifetime budget, reserved before measuring
+            lifetime.reserve(release_id, accountant.target_rho, detail={
+                "pid": os.getpid(), "host": socket.gethostname(), "release_id": release_id,
+                "by": "DPSynthesizer.fit"})
         synth = registry.get(self._name).create(
             self._options, reporting_length=self.reporting_length, k=self.k)
         try:
             synth.fit(NumpyBackend(table), accountant, progress=progress)
-        finally:
-            # Whatever happened, what was measured is spent (and a refit is refused).
-            self._ledger = accountant.ledger()
+        except BaseException as exc:
+            # As a failed release: nothing left this object, so it is refunded unless the
+            # failure was decided from a DP output; then it is spent and a refit is refused.
+            charged = isinstance(exc, CHARGED_FAILURES)
+            if lifetime is not None:
+                lifetime.abort(release_id, refund=not charged, reason=failure_reason(exc))
+            if charged:
+                self._ledger = accountant.ledger()
+            raise
+        self._ledger = accountant.ledger()
+        if lifetime is not None:
+            lifetime.commit(release_id, self._ledger.entries)
         warnings = []
         try:
             refuse_if_noise_dominates(int(max(round(synth.dp_record_count), 1)), accountant)
@@ -274,6 +301,15 @@ class DPSynthesizer:
         self._schema, self._synth, self._rng = schema, synth, rng
         self._domains_from_data, self._warnings = from_data, warnings
         return self
+
+    def _lifetime_ledger(self) -> Any:
+        """The dataset ledger a release config names (``None``: none), opened before reading."""
+        if self._dataset is None or self._dataset.ledger is None:
+            return None
+        from ptsynth.privacy import DatasetLedger
+
+        return DatasetLedger(self._dataset.ledger, lifetime_epsilon=self._dataset.lifetime_epsilon,
+                             lifetime_delta=self._dataset.lifetime_delta)
 
     def _schema_for(self, frame: Any) -> tuple[Schema, list[str]]:
         """The schema to fit with, and the columns whose domains were read from the data."""

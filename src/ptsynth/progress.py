@@ -64,6 +64,8 @@ class Task:
         self._start = time.perf_counter()
 
     def _emit(self, finished: bool = False) -> None:
+        if not self._reporter.enabled:  # a silent reporter: build no event at all
+            return
         self._reporter.emit(ProgressEvent(
             self.name, self.message, self.completed, self.total, self.unit, finished,
             time.perf_counter() - self._start,
