@@ -598,8 +598,8 @@ class Schema:
                 if dtype is None:  # too many members for a fixed category list
                     cells = _join_members(present, col.values, col.delimiter)
                     cells = np.where(cells == "", None, cells)
-                    found = set(v for v in cells if v is not None)
-                    cats = [c for c in _ordered_combinations(col.values, found, col.delimiter)]
+                    found = {v for v in cells if v is not None}
+                    cats = _ordered_combinations(col.values, found, col.delimiter)
                     out[col.name] = pd.Categorical(cells, categories=cats)
                     continue
                 m = len(col.values)
