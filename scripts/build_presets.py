@@ -421,6 +421,24 @@ holdout_fraction = 0.2
     return "".join(parts).rstrip() + "\n"
 
 
+def htcds_docs_table(shared: Path) -> str:
+    """The field-by-field table of docs/presets.md (every HTCDS field, once)."""
+    fields = htcds_fields(shared / "htcds" / "HTCDS Field Standards 2.0.ods")
+    rows = ["| field | treatment | HTCDS type | released as / why |", "|---|---|---|---|"]
+    for f in fields:
+        if f.name == "N/A":
+            continue
+        if f.name in HTCDS_RELEASE:
+            rule = HTCDS_RELEASE[f.name]
+            how, why = "released", rule["why"] + (" (optional block, commented out)" if rule.get("optional") else "")
+        elif f.name in HTCDS_NEVER:
+            how, why = "never released", HTCDS_NEVER[f.name]
+        else:
+            how, why = "left out", HTCDS_OUT[f.name]
+        rows.append(f"| `{f.name}` | {how} | {f.type}{', Core' if f.core else ''} | {why} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
@@ -430,6 +448,13 @@ def main() -> None:
         for folder in (REPO / "configs", REPO / "src" / "ptsynth" / "configs"):
             (folder / name).write_text(text, encoding="utf-8")
         print(f"wrote configs/{name} and src/ptsynth/configs/{name}")
+    docs = REPO / "docs" / "presets.md"
+    text = docs.read_text(encoding="utf-8")
+    begin, end = "<!-- htcds-table: begin (scripts/build_presets.py) -->", "<!-- htcds-table: end -->"
+    head, rest = text.split(begin, 1)
+    docs.write_text(head + begin + "\n" + htcds_docs_table(args.shared) + "\n" + end
+                    + rest.split(end, 1)[1], encoding="utf-8")
+    print("wrote the HTCDS table of docs/presets.md")
 
 
 if __name__ == "__main__":

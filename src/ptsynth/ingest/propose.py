@@ -599,7 +599,7 @@ def _outside_domain(spec: Any, arr: pa.Array) -> int:
         return int(bad.sum())
     if spec.kind == "date":
         dates = pd.to_datetime(pd.Series(distinct, dtype=object), format="ISO8601", errors="coerce")
-        bad = dates.isna().to_numpy()
+        bad = dates.isna().to_numpy().copy()
         if spec.out_of_range == "error" and spec.start is not None and spec.end is not None:
             ok = ~bad
             d = dates[ok].dt.date
@@ -617,7 +617,7 @@ def propose_with_preset(arrays: dict[str, pa.Array], names: list[str], preset: s
 
     path = preset_path(preset)
     cfg = ReleaseConfig.load(path)
-    columns = [c for c in cfg.schema.columns if c.kind != "subject_id"]
+    columns = list(cfg.schema.columns)  # the preset's subject id, if any, matches by name too
     match = match_columns(names, preset, [(c.name, c.description) for c in columns])
     by_name = {c.name: c for c in columns}
     entries: list[dict[str, Any]] = []
@@ -627,6 +627,12 @@ def propose_with_preset(arrays: dict[str, pa.Array], names: list[str], preset: s
         if col not in match.pairs:
             continue
         spec = by_name[match.pairs[col]]
+        if spec.kind == "subject_id":
+            entries.insert(0, {"name": col, "kind": "subject_id", "missing": spec.missing})
+            review.insert(0, ColumnReview(col, "subject_id", None, None, False,
+                                          f"the preset's subject id {spec.name}: never released",
+                                          f"preset {preset}"))
+            continue
         entry = spec.to_dict()
         entry["name"] = col
         if set(spec.missing_values) != set(cfg.dataset.missing_values):
@@ -646,9 +652,16 @@ def propose_with_preset(arrays: dict[str, pa.Array], names: list[str], preset: s
         review.append(ColumnReview(col, spec.kind, size, spec.allows_missing, spec.quasi_identifier,
                                    why, f"preset {preset}"))
     rest = [c for c in names if c not in match.pairs]
+    preset_subject = next((c for c, p in match.pairs.items() if by_name[p].kind == "subject_id"), None)
     extra_entries, extra_review, extra_warnings, subject = propose_from_data(arrays, rest)
+    if preset_subject is not None:  # the preset's id matched: a second id-like column is left out
+        extra_entries = [e for e in extra_entries if e["kind"] != "subject_id"]
+        subject = preset_subject
     from_data = False
     for entry, row in zip(_by_column(extra_entries, rest), extra_review, strict=True):
+        if entry is None and row.kind == "subject_id":
+            row = ColumnReview(row.column, "left out", None, None, False,
+                               "another identifier: never released", "-")
         if entry is not None and entry["kind"] == "subject_id":
             entries.insert(0, entry)
             review.insert(0, row)
