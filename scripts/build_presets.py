@@ -245,7 +245,7 @@ k = 10
 synthesizer = "pgm"
 
 [evaluation]
-holdout_fraction = 0.2
+holdout_fraction = 0.0
 
 '''
     parts = [head]
@@ -384,7 +384,7 @@ synthesizer = "pgm"
 
 [evaluation]
 target = "isSexualExploit"
-holdout_fraction = 0.2
+holdout_fraction = 0.0
 
 '''
     parts = [head]

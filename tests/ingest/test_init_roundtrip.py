@@ -17,7 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from init_roundtrip import TABLES, round_trip  # noqa: E402
-
 from ptsynth.errors import InputError  # noqa: E402
 
 LARGE = ["ctdc_vp", "nist_ma2019", "nist_national2019", "adult"]

@@ -518,7 +518,7 @@ def _base_doc(name: str, *, confirmed: bool, target: str | None = None) -> dict[
         "dataset": {"name": name, "extra_columns": "error", "domains_confirmed": confirmed},
         "privacy": {"epsilon": 1.0, "delta": 1e-6},
         "release": {"reporting_length": 3, "k": 10, "synthesizer": "pgm"},
-        "evaluation": {"holdout_fraction": 0.2},
+        "evaluation": {"holdout_fraction": 0.0},
     }
     if target:
         doc["evaluation"]["target"] = target
