@@ -17,7 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from init_roundtrip import TABLES, round_trip  # noqa: E402
-from ptsynth.errors import InputError  # noqa: E402
 
 LARGE = ["ctdc_vp", "nist_ma2019", "nist_national2019", "adult"]
 #: 3-way TVD bound per table at epsilon 1 (the issue measured 0.41-1.0 before; hand-declared
@@ -49,4 +48,4 @@ def test_init_on_format_cases_validates(table, shared_data, tmp_path):
     r = round_trip(table, path, tmp_path, epsilon=1.0, seed=0)
     assert r.validated, r.error  # the proposal accepts its own input (sets, ids, merges)
     if r.error is not None:  # a handful of records: the release is refused, not faked
-        assert r.error.startswith(InputError.__name__) and "too few records" in r.error
+        assert "too few records" in r.error, r.error

@@ -99,8 +99,8 @@ def test_kinds_domains_and_missing(proposed):
     assert codes.kind == "categorical" and codes.values == tuple(str(i) for i in range(1, 41))
     assert _entry(cfg, "ageBroad").kind == "ordinal"
     assert _entry(cfg, "ageBroad").values == ("0--8", "9--17", "18--20", "48+")
-    age = _entry(cfg, "age")
-    assert age.kind == "ordinal" and age.values == tuple(sorted(age.values, key=int))
+    age = _entry(cfg, "age")  # 62 single years: a quantity by name, binned (not 62 codes)
+    assert age.kind == "numeric" and age.bins == tuple(float(e) for e in range(10, 90, 10))
     reg = _entry(cfg, "registrationDate")
     assert reg.kind == "date" and reg.period == "year"
     assert reg.start.year % 5 == 0 and reg.end.year % 5 == 4 and reg.start.year <= 2014

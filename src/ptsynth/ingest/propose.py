@@ -52,6 +52,10 @@ from ptsynth.ingest import ErrorReporter, column_as_strings, load_table
 
 #: Most distinct values (or set members) proposed as a domain; beyond, the column is left out.
 MAX_CATEGORIES = 100
+#: Integer columns named like a quantity (age, hours, count, ...) with more distinct values than
+#: this are binned rather than kept as codes (96 single years of age make a quasi-identifier
+#: that k-anonymity can only blank).
+MAX_QUANTITY_CODES = 30
 #: Target number of bins of a numeric column's round edges.
 TARGET_BINS = 10
 #: Tokens that mean "not applicable / unknown" in otherwise numeric columns (public spellings).
@@ -65,9 +69,9 @@ BANNER = """\
 # ============================================================================================
 #  STARTER CONFIG PROPOSED FROM THE DATA: NOT READY FOR A RELEASE.
 #
-#  Every `values`, `bins`, `start`, `end` and `missing` below was READ FROM THE SENSITIVE
-#  RECORDS without any privacy budget. A value that only one person has (a rare citizenship,
-#  an unusual age) would be disclosed just by appearing in a released domain.
+#  Every domain below (`values`, `bins`, `start`, `end`, `missing`) was READ FROM THE SENSITIVE RECORDS
+#  without any privacy budget. A value that only one person has (a rare citizenship, an
+#  unusual age) would be disclosed just by appearing in a released domain.
 #
 #  Before any release, for EVERY column:
 #    * replace the domain by a PUBLIC code list (ISO 3166 countries, the CTDC codebook, agreed
@@ -208,6 +212,16 @@ def _is_id_name(tokens: list[str]) -> bool:
 
 def _is_weight_name(name: str) -> bool:
     return re.search(r"w(ei)?gh?t", name.lower()) is not None
+
+
+_QUANTITY_TOKENS = {"hours", "hrs", "days", "weeks", "months", "count", "number", "num",
+                    "income", "amount", "duration", "size", "length", "height", "distance"}
+
+
+def _quantity_name(tokens: list[str]) -> bool:
+    """A name that says the numbers measure something (so many values are binned, not codes)."""
+    return any(t in _QUANTITY_TOKENS or _is_age(t) for t in tokens) and not any(
+        t in ("code", "codes", "id", "cat", "category", "decile", "band", "broad", "group") for t in tokens)
 
 
 def _ordered_name(tokens: list[str]) -> bool:
@@ -420,7 +434,8 @@ def propose_column(name: str, arr: pa.Array) -> tuple[dict[str, Any] | None, Col
     nums = _numeric(numbers) if numbers and not any(_LEADING_ZERO.search(v) for v in numbers) else None
     if nums is not None:
         integral = bool(np.all(nums == np.floor(nums)))
-        if n <= MAX_CATEGORIES:
+        quantity = integral and len(numbers) > MAX_QUANTITY_CODES and _quantity_name(tokens)
+        if n <= MAX_CATEGORIES and not quantity:
             ordered = numbers if not sentinels else numbers
             ordered = _numeric_order(ordered) + sorted(sentinels)
             folded = {v.casefold() for v in values}
@@ -443,7 +458,8 @@ def propose_column(name: str, arr: pa.Array) -> tuple[dict[str, Any] | None, Col
         edges = round_edges(float(nums.min()), float(nums.max()), integer=integral)
         step = edges[1] - edges[0]
         entry = {"name": name, "kind": "numeric", "bins": edges, "out_of_range": "clip"}
-        why = (f"numbers ({n} distinct) -> {len(edges) - 1} round bins of width {step} "
+        why = (f"{'a quantity by name, ' if quantity else ''}numbers ({n} distinct) -> "
+               f"{len(edges) - 1} round bins of width {step} "
                "(range rounded out); or bins = \"dp-quantiles\" (edges paid for with budget)")
         if sentinels:
             why += "; 'not applicable' token read as missing"
