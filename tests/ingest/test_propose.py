@@ -243,3 +243,20 @@ def test_cli_init_prints_review_and_writes_it(tmp_path):
     assert bad.exit_code == 2 and "unknown preset" in bad.output
     lone = CliRunner().invoke(app, ["init", str(data), "-o", str(out), "--propose-unmatched"])
     assert lone.exit_code == 2
+
+
+def test_small_file_names_and_long_text_are_left_out(tmp_path):
+    frame = pd.DataFrame({
+        "fullName": [f"Person Number{i}" for i in range(30)],
+        "story": ["she was promised a job abroad and then " + str(i) for i in range(30)],
+        "sex": ["F", "M"] * 15,
+    })
+    data = tmp_path / "small.csv"
+    frame.to_csv(data, index=False)
+    starter = init_config(data, tmp_path / "small.toml")
+    rows = {r.column: r for r in starter.review}
+    assert rows["fullName"].kind == "left out" and "identifier" in rows["fullName"].why
+    assert rows["story"].kind == "left out" and "free text" in rows["story"].why
+    assert rows["sex"].kind == "categorical" and rows["sex"].quasi_identifier
+    text = (tmp_path / "small.toml").read_text() + (tmp_path / "small.review.md").read_text()
+    assert "Number1" not in text and "promised" not in text

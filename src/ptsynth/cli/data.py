@@ -52,7 +52,8 @@ def init(
         table.add_row(r.column, r.kind, "-" if r.domain_size is None else str(r.domain_size),
                       "-" if r.missing_allowed is None else ("yes" if r.missing_allowed else "no"),
                       "yes" if r.quasi_identifier else "no", r.domain_from, r.why)
-    out.print(table)
+    # a pipe or a log gets the whole table (the same one is in the review file)
+    out.print(table, width=None if out.is_terminal else 160)
     for line in starter.warnings:
         warn(line)
     state = "domains_confirmed = true (preset domains)" if starter.domains_confirmed else \

@@ -479,17 +479,15 @@ def propose_column(name: str, arr: pa.Array) -> tuple[dict[str, Any] | None, Col
                                  f"{MAX_CATEGORIES} members: recode to a public list", None)
 
     # text --------------------------------------------------------------------------------------
+    lengths = np.array([len(v) for v in values])
+    spaces = float(np.mean([" " in v for v in values]))
+    if lengths.mean() > 30 or (n > MAX_CATEGORIES and spaces > 0.5):
+        return _entry_review(col, None, "free text: may name or describe a person; never released", None)
+    if n == col.n_present and n >= 20:
+        return _entry_review(col, None, "every value distinct: an identifier; never released", None)
     if n > MAX_CATEGORIES:
-        lengths = np.array([len(v) for v in values])
-        spaces = np.mean([" " in v for v in values])
-        if lengths.mean() > 30 or spaces > 0.5:
-            why = "free text: may name or describe a person; never released"
-        elif n == col.n_present:
-            why = "every value distinct: an identifier; never released"
-        else:
-            why = (f"high cardinality ({n} distinct values > {MAX_CATEGORIES}): recode it to a "
-                   "public, coarser list to release it")
-        return _entry_review(col, None, why, None)
+        return _entry_review(col, None, f"high cardinality ({n} distinct values > {MAX_CATEGORIES}): "
+                             "recode it to a public, coarser list to release it", None)
     banded = band_order(values)
     entry = {"name": name}
     if banded is not None:
