@@ -574,7 +574,8 @@ def _release_section(
         "release_id": release_id,
         "provenance": {
             "key": provenance_key.hex(),
-            "use": "manifest.json input.hmac_sha256 = HMAC-SHA256(key, input bytes): lets "
+            "use": "manifest.json input.hmac_sha256 = HMAC-SHA256(key, the input file's bytes, or a "
+            "database query's text and streamed rows, see input.covers): lets "
             "the steward check which input a bundle came from; keep the key private",
         },
         "release": {
