@@ -49,6 +49,7 @@ from ptsynth.release.bundle import (
     AGGREGATES_PARQUET,
     LEDGER,
     MANIFEST,
+    MODEL,
     REPORT_HTML,
     REPORT_JSON,
     SYNTHETIC,
@@ -57,7 +58,7 @@ from ptsynth.release.bundle import (
 )
 from ptsynth.release.manifest import build_manifest, json_default
 from ptsynth.release.protect import check_k_anonymity, enforce_k_anonymity
-from ptsynth.synth import registry
+from ptsynth.synth import persist, registry
 from ptsynth.synth.base import Synthesizer
 from ptsynth.table import EncodedTable
 
@@ -387,6 +388,8 @@ def release(
             aggregates.write_parquet(writer.path(AGGREGATES_PARQUET))
             ledger = accountant.ledger()
             ledger.write(writer.path(LEDGER))
+            # Public: DP measurements and what was estimated from them (ptsynth.synth.persist).
+            persist.save(synth, writer.path(MODEL))
 
             provenance_key = secrets.token_bytes(32)
             report = _release_section(cfg, release_id, provenance_key, train, holdout, synthetic,
