@@ -70,6 +70,19 @@ def polygons(geom: dict) -> list[list[list[int]]]:
     return []
 
 
+def unwrap(lonlat: np.ndarray) -> np.ndarray:
+    """A ring that crosses the antimeridian jumps by ~360 degrees; move its points to the
+    side where most of it lies, so it is drawn whole and the map's edge clips it."""
+    if len(lonlat) < 2 or not np.any(np.abs(np.diff(lonlat[:, 0])) > 180):
+        return lonlat
+    out = lonlat.copy()
+    if np.mean(out[:, 0]) > 0:
+        out[out[:, 0] < 0, 0] += 360.0
+    else:
+        out[out[:, 0] > 0, 0] -= 360.0
+    return out
+
+
 def equal_earth(lonlat: np.ndarray) -> np.ndarray:
     a1, a2, a3, a4 = 1.340264, -0.081106, 0.000893, 0.003796
     m = math.sqrt(3) / 2
@@ -163,7 +176,7 @@ def main(root: Path) -> None:
     height = 2 * edge[1, 1] * sx
 
     def project_world(lonlat: np.ndarray) -> np.ndarray:
-        xy = equal_earth(lonlat)
+        xy = equal_earth(unwrap(lonlat))
         return np.stack([(xy[:, 0] + edge[0, 0]) * sx, (edge[1, 1] - xy[:, 1]) * sx], axis=1)
 
     countries = {}

@@ -411,6 +411,10 @@ def release(
                 provenance_key=provenance_key, ledger_head_hash=ledger.head_hash,
             )
             writer.path(MANIFEST).write_text(json.dumps(manifest, indent=2, default=json_default))
+            # The public showcase page, from the staged public files only (ptsynth.showcase).
+            from ptsynth.showcase.build import stage_showcase
+
+            manifest = stage_showcase(writer, manifest)
 
             # 8. Commit: ledger first (the budget is spent whatever happens next), then the rename.
             if dataset_ledger is not None:
