@@ -106,6 +106,7 @@ class Columns:
                 shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
                 raise ConfigError(f"{v!r} is not a public value of this column (values: {shown})",
                                   column=column)
+        vals = tuple(sorted(vals, key=labels.index))  # the schema's order, whatever was typed
         if spec.kind == "set":
             enc = tuple(self.enc_index[spec.member_name(v)] for v in vals)
             return Term(column, vals, True, enc)
@@ -564,8 +565,9 @@ def count(bundle: Bundle, *, where: Mapping[str, Any] | None = None, by: Any = N
     where = dict(where or {})
     base = {c: cols.term(c, v) for c, v in where.items()}
     by_cols = _as_list(by)
-    if len(set(by_cols)) != len(by_cols):
-        raise ConfigError("a column appears twice in by", key="by")
+    twice = [c for c in by_cols if by_cols.count(c) > 1]
+    if twice:
+        raise ConfigError("appears twice in by", column=twice[0], key="by")
     axes = []
     for c in by_cols:
         labels = base[c].values if c in base else cols.labels(c)
