@@ -220,7 +220,20 @@
     })(0, []);
     return out;
   }
-  // P(E) and, per target var, P(E, var = model code): inclusion-exclusion over set ORs
+  // P(E) and, per target var, P(E, var = model code): inclusion-exclusion over set ORs.
+  // One run answers every variable (a full two-pass propagation), cached per selection, so
+  // all charts sharing a filter share it.
+  var massCache = new Map();
+  function modelMassAll(ts) {
+    var key = JSON.stringify(ts.map(function (t) { return [t.ci, t.vals]; }));
+    var hit = massCache.get(key);
+    if (hit) return hit;
+    var all = []; for (var v = 0; v < M.sizes.length; v++) all.push(v);
+    var res = modelMass(ts, all);
+    if (massCache.size > 256) massCache.clear();
+    massCache.set(key, res);
+    return res;
+  }
   function modelMass(ts, targets) {
     var eu = evidenceOf(ts), total = 0, marg = {};
     (targets || []).forEach(function (t) { marg[t] = new Float64Array(M.sizes[t]); });
@@ -297,6 +310,31 @@
     ts.forEach(function (t) { termMask(t, tmp); for (var i = 0; i < N; i++) mask[i] &= tmp[i]; });
     return mask;
   }
+  var maskCache = new Map();
+  function cachedRowMask(ts) {
+    var key = JSON.stringify(ts.map(function (t) { return [t.ci, t.vals]; }));
+    var hit = maskCache.get(key);
+    if (hit) return hit;
+    var mask = rowMask(ts);
+    if (maskCache.size >= 16) maskCache.clear();
+    maskCache.set(key, mask);
+    return mask;
+  }
+  // synthetic rows matching ts: in all, and split by the labels of column ci (one pass)
+  function synHistogram(ts, ci) {
+    var mask = cachedRowMask(ts), total = 0, i;
+    for (i = 0; i < N; i++) total += mask[i];
+    if (ci === null) return { total: total, byLabel: [] };
+    var col = H.columns[ci], byLabel = new Array(col.labels.length).fill(0);
+    if (col.kind === 'set') {
+      col.enc.forEach(function (j, m) { var codes = CODES[j], c = 0; for (var r = 0; r < N; r++) if (mask[r] && codes[r] === 0) c++; byLabel[m] = c; });
+    } else {
+      var codes = CODES[col.enc[0]], hist = new Float64Array(H.domains[col.enc[0]].size);
+      for (i = 0; i < N; i++) hist[codes[i]] += mask[i];
+      for (i = 0; i < byLabel.length; i++) byLabel[i] = hist[i];
+    }
+    return { total: total, byLabel: byLabel };
+  }
   function synEstimate(raw) {
     var value = raw * H.synthetic.scale, half = Z * H.synthetic.dispersion * Math.sqrt(value + 1);
     return { value: value, low: Math.max(value - half, 0), high: value + half, source: 'synthetic', suppressed: false,
@@ -332,22 +370,19 @@
       if (!groups.has(key)) groups.set(key, []);
       groups.get(key).push(idx);
     });
-    var rows = new Array(cells.length), synCache = null;
+    var rows = new Array(cells.length);
     groups.forEach(function (idxs) {
       var head = cells[idxs[0]].slice(0, -1);
       var fixed = base.slice();
       for (var b = 0; b < head.length; b++) fixed.push(term(by[b], [head[b]]));
-      var batch = null;
+      var batch = null, synCache = null;
       idxs.forEach(function (idx) {
         var cell = cells[idx], ts = fixed.slice();
         if (lastCi !== null) ts.push(term(lastCi, [cell[cell.length - 1]]));
         ts = sortTerms(ts);
         var est = aggAnswer(ts);
         if (!est && M) {
-          if (!batch) {
-            var targets = lastCi === null ? [] : (H.columns[lastCi].kind === 'set' ? H.columns[lastCi].enc.slice() : [H.columns[lastCi].enc[0]]);
-            batch = modelMass(sortTerms(fixed), targets);
-          }
+          if (!batch) batch = modelMassAll(sortTerms(fixed));
           var p;
           if (lastCi === null) p = batch.total;
           else {
@@ -358,16 +393,8 @@
           est = modelEstimate(ts, p);
         }
         if (!est) {
-          if (!synCache) synCache = {};
-          var sk = head.join(',');
-          if (!synCache[sk]) synCache[sk] = rowMask(sortTerms(fixed));
-          var mask = synCache[sk], raw = 0;
-          if (lastCi === null) { for (var i = 0; i < N; i++) raw += mask[i]; }
-          else {
-            var t = term(lastCi, [cell[cell.length - 1]]), tm = termMask(t, new Uint8Array(N));
-            for (var i2 = 0; i2 < N; i2++) raw += mask[i2] & tm[i2];
-          }
-          est = synEstimate(raw);
+          if (!synCache) synCache = synHistogram(sortTerms(fixed), lastCi);
+          est = synEstimate(lastCi === null ? synCache.total : synCache.byLabel[cell[cell.length - 1]]);
         }
         rows[idx] = rowOf(est, cell);
       });
@@ -422,29 +449,69 @@
   }
 
   // -- horizontal bar chart (explorer) -------------------------------------------------
-  function barChart(ci, rows, opts) {
-    opts = opts || {};
-    var col = H.columns[ci], sel = state.where[ci] || [];
-    var order = rows.map(function (_, i) { return i; });
-    if (col.kind !== 'ordinal' && !opts.keepOrder) order.sort(function (a, b) { return (rows[b].estimate || 0) - (rows[a].estimate || 0); });
+  // Bars keep the order of the first drawing (counts descending, ordinal columns in their
+  // order), so filtering never makes them jump, and a redraw only updates attributes.
+  var ORDER = {};
+  function barGeometry(ci) {
+    var col = H.columns[ci];
+    var lw = Math.min(190, 16 + 7.2 * Math.max.apply(null, col.labels.map(function (l) { return Math.min(26, String(l).length); })));
+    return { W: 460, lw: lw, bw: 460 - lw - 110, RH: 20 };
+  }
+  function barScale(rows) {
     var maxv = 1; rows.forEach(function (r) { if (!r.suppressed) maxv = Math.max(maxv, r.high || 0, r.estimate || 0); });
-    var lw = Math.min(190, 16 + 7.2 * Math.max.apply(null, col.labels.map(function (l) { return Math.min(26, String(l).length); }))), W = 460, bw = W - lw - 110, RH = 20;
-    var h = order.length * RH + 6, out = ['<svg class="chart" data-chart="' + esc(col.name) + '" viewBox="0 0 ' + W + ' ' + h + '" width="' + W + '" height="' + h + '" role="group" aria-label="' + esc(col.name) + ': counts per value; press Enter on a bar to filter">'];
-    order.forEach(function (i, k) {
-      var r = rows[i], y = k * RH + 3, li = r.cell[r.cell.length - 1], selected = sel.indexOf(li) >= 0;
+    return maxv;
+  }
+  function barAria(ci, li, r, selected) {
+    return H.columns[ci].name + ' ' + label(ci, li) + ': ' + valueText(r) + (r.suppressed ? '' : ', 95% interval ' + rangeText(r)) + ', ' + SOURCE_WORDS[r.source] + (selected ? ', selected' : '');
+  }
+  function barChart(ci, rows) {
+    var col = H.columns[ci], sel = state.where[ci] || [], g = barGeometry(ci);
+    if (!ORDER[ci]) {
+      var o = rows.map(function (_, i) { return i; });
+      if (col.kind !== 'ordinal') o.sort(function (a, b) { return (rows[b].estimate || 0) - (rows[a].estimate || 0) || a - b; });
+      ORDER[ci] = o;
+    }
+    var order = ORDER[ci], maxv = barScale(rows), W = g.W, lw = g.lw, bw = g.bw, RH = g.RH;
+    var h = order.length * RH + 6, out = ['<svg class="chart" data-chart="' + esc(col.name) + '" data-col="' + ci + '" viewBox="0 0 ' + W + ' ' + h + '" width="' + W + '" height="' + h + '" role="group" aria-label="' + esc(col.name) + ': counts per value; press Enter on a bar to filter">'];
+    order.forEach(function (li, k) {
+      var r = rows[li], y = k * RH + 3, selected = sel.indexOf(li) >= 0;
       var len = r.suppressed ? 0 : Math.max(0, bw * r.estimate / maxv);
-      var aria = col.name + ' ' + label(ci, li) + ': ' + valueText(r) + (r.suppressed ? '' : ', 95% interval ' + rangeText(r)) + ', ' + SOURCE_WORDS[r.source] + (selected ? ', selected' : '');
-      out.push('<g class="bar mark' + (selected ? ' selected' : '') + '" tabindex="0" role="button" aria-pressed="' + selected + '" data-col="' + ci + '" data-label="' + li + '" data-value="' + (r.suppressed ? '' : r.estimate) + '" data-low="' + (r.suppressed ? '' : r.low) + '" data-high="' + (r.suppressed ? '' : r.high) + '" data-source="' + r.source + '" data-suppressed="' + r.suppressed + '" aria-label="' + esc(aria) + '">' +
-        '<title>' + esc(aria + (r.note ? ' — ' + r.note : '')) + '</title>' +
+      out.push('<g class="bar mark' + (selected ? ' selected' : '') + '" tabindex="0" role="button" aria-pressed="' + selected + '" data-col="' + ci + '" data-label="' + li + '" data-value="' + (r.suppressed ? '' : r.estimate) + '" data-low="' + (r.suppressed ? '' : r.low) + '" data-high="' + (r.suppressed ? '' : r.high) + '" data-source="' + r.source + '" data-suppressed="' + r.suppressed + '" aria-label="' + esc(barAria(ci, li, r, selected)) + '">' +
         '<rect class="bg" x="0" y="' + y + '" width="' + W + '" height="' + (RH - 2) + '"></rect>' +
         '<text x="' + (lw - 6) + '" y="' + (y + 13) + '" text-anchor="end">' + esc(trunc(label(ci, li), 26)) + '</text>' +
         '<rect class="fill" x="' + lw + '" y="' + (y + 3) + '" width="' + len.toFixed(1) + '" height="' + (RH - 8) + '"></rect>' +
-        (r.suppressed ? '' : '<line class="whisker" x1="' + (lw + bw * r.low / maxv).toFixed(1) + '" x2="' + (lw + Math.min(bw * r.high / maxv, bw + 4)).toFixed(1) + '" y1="' + (y + 9) + '" y2="' + (y + 9) + '"></line>') +
+        '<line class="whisker" x1="' + (r.suppressed ? 0 : (lw + bw * r.low / maxv).toFixed(1)) + '" x2="' + (r.suppressed ? 0 : (lw + Math.min(bw * r.high / maxv, bw + 4)).toFixed(1)) + '" y1="' + (y + 9) + '" y2="' + (y + 9) + '"' + (r.suppressed ? ' visibility="hidden"' : '') + '></line>' +
         '<text class="badge src-' + r.source + '" x="' + (lw + bw + 8) + '" y="' + (y + 13) + '">' + LETTER[r.source] + '</text>' +
         '<text class="val" x="' + (lw + bw + 20) + '" y="' + (y + 13) + '">' + esc(valueText(r)) + '</text></g>');
     });
     out.push('</svg>');
     return order.length > 24 ? '<div class="scroll" tabindex="-1">' + out.join('') + '</div>' : out.join('');
+  }
+  function updateBarChart(svg, ci, rows) {
+    var sel = state.where[ci] || [], g = barGeometry(ci), maxv = barScale(rows), lw = g.lw, bw = g.bw;
+    var bars = svg.children;
+    for (var k = 0; k < bars.length; k++) {
+      var el = bars[k], li = Number(el.getAttribute('data-label')), r = rows[li], selected = sel.indexOf(li) >= 0;
+      el.setAttribute('class', 'bar mark' + (selected ? ' selected' : ''));
+      el.setAttribute('aria-pressed', String(selected));
+      el.setAttribute('data-value', r.suppressed ? '' : r.estimate);
+      el.setAttribute('data-low', r.suppressed ? '' : r.low);
+      el.setAttribute('data-high', r.suppressed ? '' : r.high);
+      el.setAttribute('data-source', r.source);
+      el.setAttribute('data-suppressed', String(r.suppressed));
+      el.setAttribute('aria-label', barAria(ci, li, r, selected));
+      var parts = el.children;  // bg, label, fill, whisker, badge, value
+      parts[2].setAttribute('width', r.suppressed ? '0' : Math.max(0, bw * r.estimate / maxv).toFixed(1));
+      if (r.suppressed) parts[3].setAttribute('visibility', 'hidden');
+      else {
+        parts[3].removeAttribute('visibility');
+        parts[3].setAttribute('x1', (lw + bw * r.low / maxv).toFixed(1));
+        parts[3].setAttribute('x2', (lw + Math.min(bw * r.high / maxv, bw + 4)).toFixed(1));
+      }
+      parts[4].setAttribute('class', 'badge src-' + r.source);
+      parts[4].textContent = LETTER[r.source];
+      parts[5].textContent = valueText(r);
+    }
   }
   function trunc(s, n) { s = String(s); return s.length > n ? s.slice(0, n - 1) + '…' : s; }
 
@@ -496,6 +563,20 @@
     });
     html.push('</div>');
     return html.join('');
+  }
+  // a filter change on a page of bar charts: update every chart in place (no new nodes)
+  function updateExplorer(main) {
+    var cards = main.querySelectorAll('section.card[data-card^="bars-"]');
+    for (var i = 0; i < cards.length; i++) {
+      var ci = Number(cards[i].getAttribute('data-card').slice(5)), rows = bars(ci);
+      CURRENT.push({ chart: colName(ci), rows: rows, names: rows.map(function (r) { return label(ci, r.cell[0]); }) });
+      var svg = cards[i].querySelector('svg[data-chart]');
+      if (svg) updateBarChart(svg, ci, rows);
+      else {
+        var table = cards[i].querySelector('table.data');
+        if (table) table.outerHTML = tableHtml(ANSWER_HEAD, rows.map(function (r) { return answerRow(label(ci, r.cell[0]), r); }));
+      }
+    }
   }
   function trend() {
     var ci = colIndex(H.layout.time), rows = count(state.where, [ci]), col = H.columns[ci];
@@ -674,28 +755,33 @@
   // ---------------------------------------------------------------------------------------
   // render loop and events
   // ---------------------------------------------------------------------------------------
-  function render(focusKey) {
+  function render(focusKey, filterOnly) {
     var t = performance.now();
     CURRENT = [];
     renderTabs(); renderFilters();
     var main = document.getElementById('main'), html;
     var tab = state.tab, L = H.layout;
-    try {
-      if (tab === 'explore') html = explorer(H.columns.map(function (_, i) { return i; }));
-      else if (tab === 'trend') html = trend();
-      else if (tab === 'map') html = map();
-      else if (tab === 'demographics') html = demographics();
-      else if (tab === 'split') html = split();
-      else if (tab === 'crosstab') html = crosstab();
-      else if (tab === 'about') html = about();
-      else if (tab.indexOf('page') === 0) {
-        var p = L.pages[Number(tab.slice(4))];
-        html = '<h2>' + esc(p.title) + '</h2>' + explorer(p.columns.map(colIndex).filter(function (i) { return i >= 0; }));
-      }
-    } catch (e) { html = '<p class="alert">Could not draw this page: ' + esc(e.message) + '</p>'; api.error = String(e && e.stack || e); }
-    main.innerHTML = html;
-    main.setAttribute('data-page', tab);
-    if (focusKey) { var el = main.querySelector(focusKey); if (el) el.focus(); }
+    var barsPage = tab === 'explore' || tab.indexOf('page') === 0;
+    if (filterOnly && barsPage && main.getAttribute('data-page') === tab) {
+      try { updateExplorer(main); } catch (e) { api.error = String(e && e.stack || e); }
+    } else {
+      try {
+        if (tab === 'explore') html = explorer(H.columns.map(function (_, i) { return i; }));
+        else if (tab === 'trend') html = trend();
+        else if (tab === 'map') html = map();
+        else if (tab === 'demographics') html = demographics();
+        else if (tab === 'split') html = split();
+        else if (tab === 'crosstab') html = crosstab();
+        else if (tab === 'about') html = about();
+        else if (tab.indexOf('page') === 0) {
+          var p = L.pages[Number(tab.slice(4))];
+          html = '<h2>' + esc(p.title) + '</h2>' + explorer(p.columns.map(colIndex).filter(function (i) { return i >= 0; }));
+        }
+      } catch (e) { html = '<p class="alert">Could not draw this page: ' + esc(e.message) + '</p>'; api.error = String(e && e.stack || e); }
+      main.innerHTML = html;
+      main.setAttribute('data-page', tab);
+    }
+    if (focusKey) { var el = main.querySelector(focusKey); if (el && document.activeElement !== el) el.focus(); }
     api.renders += 1;
     api.lastRenderMs = performance.now() - t;
     document.body.setAttribute('data-renders', String(api.renders));
@@ -709,11 +795,11 @@
     var act = target.getAttribute('data-action');
     if (target.classList.contains('bar')) {
       var ci = Number(target.getAttribute('data-col')), li = Number(target.getAttribute('data-label'));
-      toggle(ci, li); render('.bar[data-col="' + ci + '"][data-label="' + li + '"]'); return;
+      toggle(ci, li); render('.bar[data-col="' + ci + '"][data-label="' + li + '"]', true); return;
     }
     if (target.hasAttribute('data-tab')) { state.tab = target.getAttribute('data-tab'); render(); document.getElementById('tab-' + state.tab).focus(); return; }
-    if (act === 'unselect') { toggle(Number(target.getAttribute('data-col')), Number(target.getAttribute('data-label'))); render(); var c = document.querySelector('#filters button'); if (c) c.focus(); return; }
-    if (act === 'clear') { state.where = {}; render(); return; }
+    if (act === 'unselect') { toggle(Number(target.getAttribute('data-col')), Number(target.getAttribute('data-label'))); render(null, true); var c = document.querySelector('#filters button'); if (c) c.focus(); return; }
+    if (act === 'clear') { state.where = {}; render(null, true); return; }
     if (act === 'table') { var id = target.getAttribute('data-card'); state.tables[id] = !state.tables[id]; render('[data-action="table"][data-card="' + id + '"]'); return; }
     if (act === 'dl-rows') { download('synthetic-filtered.csv', rowsCsv()); return; }
     if (act === 'dl-numbers') { download('numbers.csv', numbersCsv()); return; }
@@ -805,7 +891,7 @@
       });
       return count(w, (byNames || []).map(colIndex));
     };
-    api.setFilters = function (whereByName) { state.where = {}; Object.keys(whereByName).forEach(function (n) { var ci = colIndex(n); state.where[ci] = whereByName[n].map(function (v) { return H.columns[ci].labels.indexOf(v); }).sort(function (a, b) { return a - b; }); }); render(); };
+    api.setFilters = function (whereByName) { state.where = {}; Object.keys(whereByName).forEach(function (n) { var ci = colIndex(n); state.where[ci] = whereByName[n].map(function (v) { return H.columns[ci].labels.indexOf(v); }).sort(function (a, b) { return a - b; }); }); render(null, true); };
     api.columns = H.columns.map(function (c) { return c.name; });
     api.layout = H.layout;
     api.loadMs = performance.now();
