@@ -70,8 +70,8 @@ Z95 = 1.959963984540054
 #: grows by this squared times the estimate (measured: benchmarks/query_accuracy.py).
 MODEL_EXTRAPOLATION = 3.0
 #: Over-dispersion of a synthetic count relative to a Poisson count where the bundle has no
-#: DP aggregates to measure it on (measured likewise).
-SYNTHETIC_DISPERSION = 5.0
+#: DP aggregates to measure it on (measured likewise; only bundles written before model.json).
+SYNTHETIC_DISPERSION = 10.0
 
 
 # ---------------------------------------------------------------------------------------------

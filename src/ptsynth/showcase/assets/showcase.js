@@ -638,7 +638,7 @@
       '<span><span class="sw" style="background:#a0aec0"></span>hatched: fewer than ' + K + '</span></div>';
     var chooser = geos.length > 1 ? '<div class="controls"><label>Map of <select data-action="geo">' + geos.map(function (gg, i) { return '<option value="' + i + '"' + (i === state.geo ? ' selected' : '') + '>' + esc(gg.column) + '</option>'; }).join('') + '</select></label></div>' : '';
     var note = missing.length ? '<p class="note">Not on the map (no shape at this scale or not a country code): ' + esc(missing.join(', ')) + ' — see the table.</p>' : '';
-    return legend() + chooser + card('map', 'Count per ' + g.column, 'Colour: estimate (Equal Earth projection; Natural Earth boundaries). Filters apply.', scale + svg.join('') + note,
+    return legend() + chooser + card('map', 'Count per ' + g.column, 'Colour: estimate. ' + atlas.projection + ' projection; ' + atlas.source + '. Filters apply.', scale + svg.join('') + note,
       tableHtml(ANSWER_HEAD, rows.map(function (r) { return answerRow(label(ci, r.cell[0]), r); })));
   }
   function grouped(id, title, desc, rowCi, seriesDefs, where) {
