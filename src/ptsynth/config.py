@@ -6,15 +6,17 @@ errors (a typo such as ``epsilion`` must not silently fall back to a default).
 
 Layout::
 
-    [dataset]     name, subject_id?, ledger? (relative to this file), lifetime_epsilon?,
-                  lifetime_delta?, extra_columns = "error"|"ignore", missing_values = [""],
-                  domains_confirmed = true
+    [dataset]     name, subject_id?, ledger? (relative to this file; the file holds the lifetime
+                  budget, see `ptsynth budget init`), lifetime_epsilon? + lifetime_delta?
+                  (optional: checked against the ledger file), extra_columns = "error"|"ignore",
+                  missing_values = [""], domains_confirmed = true
     [privacy]     epsilon, delta
     [release]     reporting_length = 3, k = 10, synthesizer = "pgm" (default; graphical model) | "aggregate" (SDS-style), rows?
     [release.<synthesizer>]  that synthesizer's options (:mod:`ptsynth.synth.registry`), each
                   validated against its options dataclass: an unknown key or a broken rule
                   is an error naming the key
-    [evaluation]  target?, holdout_fraction = 0.0 (a share of persons kept out of training, for the private evaluation only)
+    [evaluation]  target?, holdout_fraction = 0.0 (each person is kept out of every measurement with
+                  this probability, independently: the private evaluation's unseen records)
     [showcase]    optional, the public showcase page (:mod:`ptsynth.showcase`): title?, time?,
                   geography? (column names), geography_codes? ("iso3166_alpha3" |
                   "iso3166_alpha2" | "us_state"), demographics? (columns: age band, then sex),
@@ -28,7 +30,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +239,8 @@ class ReleaseConfig:
     evaluation: EvaluationConfig
     schema: Schema
     path: Path | None = None
+    #: Things the steward should know (e.g. a reporting length capped at the column count).
+    warnings: tuple[str, ...] = ()
     showcase: ShowcaseConfig = field(default_factory=ShowcaseConfig)
 
     @property
@@ -289,8 +293,10 @@ class ReleaseConfig:
                 ledger_path = (p.parent / ledger_path).resolve()
         life_eps = _number(ds, "lifetime_epsilon", w, ctx, lo=0, hi=math.inf, lo_open=True, hi_open=True)
         life_delta = _number(ds, "lifetime_delta", w, ctx, lo=0, hi=1, lo_open=False, hi_open=True)
-        if ledger_path is not None and (life_eps is None or life_delta is None):
-            raise ctx(w, "a ledger needs lifetime_epsilon and lifetime_delta (the dataset's total budget)")
+        if (life_eps is None) != (life_delta is None):
+            raise ctx(w, "give both lifetime_epsilon and lifetime_delta or neither (the ledger "
+                         "file holds the lifetime budget; given here they are only checked "
+                         "against it)")
         if ledger_path is None and (life_eps is not None or life_delta is not None):
             raise ctx(w, "lifetime_epsilon/lifetime_delta need a ledger path: without one the "
                          "lifetime budget would silently not be enforced")
@@ -350,7 +356,7 @@ class ReleaseConfig:
         if target is not None and (not isinstance(target, str) or not target):
             raise ctx("[evaluation]", "target must be a column name")
         hf = _number(ev, "holdout_fraction", "[evaluation]", ctx, lo=0, hi=1, lo_open=False,
-                     hi_open=True, default=0.2)
+                     hi_open=True, default=0.0)
         evaluation = EvaluationConfig(target=target, holdout_fraction=float(hf if hf is not None else 0.0))
 
         schema = Schema.from_dict(
@@ -367,8 +373,14 @@ class ReleaseConfig:
                     *showcase.exploitation, *(c for pg in showcase.pages for c in pg.columns)):
             if col is not None and col not in released:
                 raise ctx("[showcase]", f"{col!r} is not a released column")
+        warnings = list(schema.warnings)
+        n_columns = len(schema.encoded_domains())
+        if release.reporting_length > n_columns:
+            warnings.append(f"[release] reporting_length {release.reporting_length} exceeds the "
+                            f"{n_columns} encoded columns: capped at {n_columns}")
+            release = replace(release, reporting_length=n_columns)
         return cls(dataset=dataset, privacy=privacy, release=release, evaluation=evaluation,
-                   schema=schema, path=p, showcase=showcase)
+                   schema=schema, path=p, warnings=tuple(warnings), showcase=showcase)
 
     def to_dict(self) -> dict[str, Any]:
         """TOML-ready dict (``tomli_w.dumps``); ``None`` fields are omitted, paths as strings."""

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ptsynth.cli.common import guarded, out, warn
+from ptsynth.errors import InputError
 
 
 @guarded
@@ -19,7 +20,11 @@ def demo_data(
     """Generate realistic CTDC-like case records (the built-in demo data; not real people)."""
     from ptsynth.demo import generate_demo
 
-    generate_demo(rows, seed, output)
+    try:
+        generate_demo(rows, seed, output)
+    except OSError as exc:
+        raise InputError(f"cannot write the output file ({exc.strerror or type(exc).__name__})",
+                         file=str(output)) from None
     out.print(f"wrote {rows} demo records to {output}")
 
 
@@ -44,7 +49,16 @@ def validate(
     """Check records against the schema without spending budget or writing anything."""
     from ptsynth.config import ReleaseConfig
     from ptsynth.ingest import read_records
+    from ptsynth.release.pipeline import MIN_RECORDS_PER_NOISE_SD, expected_noise_sd
 
     cfg = ReleaseConfig.load(config)
+    for line in cfg.warnings:
+        warn(line)
     table = read_records(data, cfg.schema, file_label=str(data))
     out.print(f"ok: {table.n_records} persons, {table.n_columns} encoded columns")
+    noise = expected_noise_sd(cfg)
+    if table.n_records < MIN_RECORDS_PER_NOISE_SD * noise:
+        warn(f"{table.n_records} persons is likely too few for epsilon={cfg.privacy.epsilon:g}: a "
+             f"release refuses when its DP record count is below {MIN_RECORDS_PER_NOISE_SD:g} times "
+             f"the noise sd of one count (about {noise:.3g} here); raise epsilon, or use fewer "
+             "columns or a shorter reporting length")

@@ -141,15 +141,17 @@ def _open_text(path: Path, rep: ErrorReporter) -> RecordStream:
 
 
 def _check_header(names: list[str], rep: ErrorReporter) -> None:
+    """Header names are named in errors by position only: a file without a header line has a
+    record where its header should be, so a "name" may be a sensitive value."""
     stripped = [str(n).strip() for n in names]
     for i, n in enumerate(stripped):
         if not n:
             raise rep.fail(f"header column {i + 1} has no name")
-    seen: set[str] = set()
-    for n in stripped:
+    seen: dict[str, int] = {}
+    for i, n in enumerate(stripped):
         if n in seen:
-            raise rep.fail("column name occurs twice in the header", column=n)
-        seen.add(n)
+            raise rep.fail(f"header columns {seen[n] + 1} and {i + 1} have the same name")
+        seen[n] = i
 
 
 def _frame_to_arrow(df: pd.DataFrame, rep: ErrorReporter) -> pa.Table:

@@ -97,7 +97,6 @@ def build_manifest(
     writer: BundleWriter,
     release_id: str,
     rng: RandomSource,
-    seed: int | None,
     warnings: list[str],
     aggregates: AggregateRelease,
     aggregates_source: str,
@@ -110,7 +109,7 @@ def build_manifest(
     return {
         "schema_version": SCHEMA_VERSION,
         "release_id": release_id,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).date().isoformat(),  # no finer: compute time is data-dependent
         "versions": versions(),
         "config": public_config(cfg),
         "privacy": {
@@ -118,14 +117,13 @@ def build_manifest(
             "delta": cfg.privacy.delta,
             "rho": rho,
             "epsilon_check": epsilon_from_rho_delta(rho, cfg.privacy.delta),
-            "privacy_unit": "one person (rows sharing a subject id are merged into one record)",
+            "privacy_unit": cfg.schema.privacy_unit,
             "neighbouring": "add or remove one person's record (unbounded differential privacy)",
             "public_inputs": "schema domains, bin edges, date ranges, reporting length, k, epsilon, delta",
         },
         "randomness": {
             "source": rng.description,
             "secure": bool(rng.secure),
-            "seed": seed,
             "mode": "release" if rng.secure else "TEST / REPRODUCIBILITY ONLY: NOT FOR RELEASE",
         },
         "synthesizer": cfg.release.synthesizer,

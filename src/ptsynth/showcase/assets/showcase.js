@@ -833,7 +833,13 @@
   });
 
   // -- downloads ---------------------------------------------------------------------------
-  function csvCell(s) { s = String(s === null || s === undefined ? '' : s); return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s; }
+  // as ptsynth.spreadsheet.neutralise: a text cell a spreadsheet would run as a formula gets a
+  // leading apostrophe
+  function csvCell(s) {
+    var text = typeof s === 'number' ? String(s) : String(s === null || s === undefined ? '' : s);
+    if (typeof s !== 'number' && /^[=+\-@\t\r]/.test(text)) text = "'" + text;
+    return /[",\n\r]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
   function csv(rows) { return rows.map(function (r) { return r.map(csvCell).join(','); }).join('\r\n') + '\r\n'; }
   function download(name, text) {
     var url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
