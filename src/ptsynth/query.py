@@ -603,7 +603,7 @@ def count(bundle: Bundle, *, where: Mapping[str, Any] | None = None, by: Any = N
           engine: QueryEngine | None = None) -> CountResult:
     """Count the records matching ``where`` (AND across columns, OR within one), per cell of
     ``by``. See the module docstring for the sources, intervals and suppression."""
-    engine = engine or _engine(bundle)
+    engine = engine or engine_for(bundle)
     cols = engine.columns
     where = dict(where or {})
     base = {c: cols.term(c, v) for c, v in where.items()}
@@ -626,7 +626,8 @@ def count(bundle: Bundle, *, where: Mapping[str, Any] | None = None, by: Any = N
                        tuple(rows), engine.k, bundle.release_id, bundle.seeded)
 
 
-def _engine(bundle: Bundle) -> QueryEngine:
+def engine_for(bundle: Bundle) -> QueryEngine:
+    """The bundle's query engine, built once per loaded bundle (its sources load lazily)."""
     eng = bundle._cache.get("query_engine")
     if eng is None:
         eng = bundle._cache["query_engine"] = QueryEngine(bundle)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from bundles import rehash, release, small_frame, true_count
 from ptsynth.cli import app
 from ptsynth.errors import ConfigError
-from ptsynth.query import Z95, count
+from ptsynth.query import Z95, count, engine_for
 from ptsynth.release.bundle import Bundle
 from ptsynth.synth import persist
 from ptsynth.synth.graphical.compression import ColumnCompression
@@ -206,7 +206,7 @@ def test_longer_than_the_reporting_length_falls_to_synthetic(exact_aggregates) -
     assert row.source == "synthetic"
     syn = exact_aggregates.synthetic
     n_syn = true_count(syn.assign(means=syn["means"]), where)
-    engine = exact_aggregates._cache["query_engine"]
+    engine = engine_for(exact_aggregates)
     assert engine.synthetic.scale == pytest.approx(
         exact_aggregates.aggregates.record_count / len(syn))
     if not row.suppressed:

@@ -60,13 +60,11 @@ def query(
     """Count the people matching a selection, with its source and 95% interval."""
     from rich.table import Table
 
-    from ptsynth.query import count
+    from ptsynth.query import count, engine_for
     from ptsynth.release.bundle import Bundle
 
     b = Bundle.load(bundle)
-    from ptsynth.query import _engine
-
-    engine = _engine(b)
+    engine = engine_for(b)
     selection = parse_where(where or [], engine.columns.labels)
     result = count(b, where=selection, by=by or [], engine=engine)
     if as_json:

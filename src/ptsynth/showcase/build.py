@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import math
 import re
 import struct
 from html import escape
@@ -241,18 +240,6 @@ def write_showcase(bundle: Bundle | str | Path, out: str | Path) -> Path:
     out = Path(out)
     out.write_text(render(bundle), encoding="utf-8")
     return out
-
-
-def size_summary(html: str) -> dict[str, float]:
-    """Bytes of the page and of its embedded data (for the benchmark)."""
-    m = re.search(r'id="ptsynth-data"[^>]*>([^<]*)<', html)
-    data = len(m.group(1)) if m else 0
-    return {"page_bytes": len(html.encode("utf-8")), "data_base64_bytes": data,
-            "data_share": data / max(1, len(html))}
-
-
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
 
 
 def stage_showcase(writer: Any, manifest: dict[str, Any]) -> dict[str, Any]:
