@@ -649,7 +649,7 @@
       data.push(count(w, [rowCi]));
     });
     var maxv = 1; data.forEach(function (rs) { rs.forEach(function (r) { if (!r.suppressed) maxv = Math.max(maxv, r.high); }); });
-    var lw = 150, W = 900, bw = W - lw - 110, bh = 14, gh = seriesDefs.length * bh + 10, Hh = rowVals.length * gh + 10;
+    var lw = 175, W = 900, bw = W - lw - 110, bh = 14, gh = seriesDefs.length * bh + 10, Hh = rowVals.length * gh + 10;
     var svg = ['<svg class="chart" data-chart="' + esc(id) + '" viewBox="0 0 ' + W + ' ' + Hh + '" width="' + W + '" height="' + Hh + '" role="group" aria-label="' + esc(title) + '">'];
     var table = [];
     rowVals.forEach(function (li, k) {
@@ -707,7 +707,7 @@
     CURRENT.push({ chart: 'cross-tab ' + colName(a) + ' x ' + colName(b), rows: rows, names: rows.map(function (r) { return label(a, r.cell[0]) + ' · ' + label(b, r.cell[1]); }) });
     var av = cellValues(a, state.where), bv = cellValues(b, state.where);
     var maxv = 1; rows.forEach(function (r) { if (!r.suppressed) maxv = Math.max(maxv, r.estimate); });
-    var cw = Math.max(46, Math.min(90, 700 / bv.length)), ch = 26, lw = 150, th = 90, W = lw + cw * bv.length + 10, Hh = th + ch * av.length + 10;
+    var cw = Math.max(46, Math.min(90, 700 / bv.length)), ch = 26, lw = 175, th = 90, W = lw + cw * bv.length + 10, Hh = th + ch * av.length + 10;
     var svg = ['<svg class="chart heatmap" data-chart="crosstab" viewBox="0 0 ' + W + ' ' + Hh + '" width="' + W + '" height="' + Hh + '" role="group" aria-label="Cross-tab of ' + esc(colName(a)) + ' by ' + esc(colName(b)) + '">',
       '<defs><pattern id="hatch2" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#edf2f7"></rect><line x1="0" y1="0" x2="0" y2="6" stroke="#718096" stroke-width="2"></line></pattern></defs>'];
     bv.forEach(function (lj, j) { svg.push('<text class="val" transform="translate(' + (lw + j * cw + cw / 2) + ',' + (th - 6) + ') rotate(-45)">' + esc(trunc(label(b, lj), 16)) + '</text>'); });
