@@ -10,6 +10,10 @@ Layout::
                   budget, see `ptsynth budget init`), lifetime_epsilon? + lifetime_delta?
                   (optional: checked against the ledger file), extra_columns = "error"|"ignore",
                   missing_values = [""], domains_confirmed = true
+    [dataset.source]  url = "postgresql://user@host/db" | "sqlite:///cases.db", and table = "…"
+                  or query = "SELECT …" (read-only): the records' database, read when no
+                  input is given on the command line (a password in the URL is refused:
+                  libpq reads it from PGPASSWORD, ~/.pgpass or a service file)
     [privacy]     epsilon, delta
     [release]     reporting_length = 3, k = 10, synthesizer = "pgm" (default; graphical model) | "aggregate" (SDS-style), rows?
     [release.<synthesizer>]  that synthesizer's options (:mod:`ptsynth.synth.registry`), each
@@ -42,8 +46,9 @@ from ptsynth.synth.options import options_dict
 _TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "showcase", "columns"})
 _DATASET_KEYS = frozenset(
     {"name", "subject_id", "ledger", "lifetime_epsilon", "lifetime_delta", "extra_columns",
-     "missing_values", "domains_confirmed", "description"}
+     "missing_values", "domains_confirmed", "description", "source"}
 )
+_SOURCE_KEYS = frozenset({"url", "table", "query"})
 _PRIVACY_KEYS = frozenset({"epsilon", "delta"})
 _RELEASE_KEYS = frozenset({"reporting_length", "k", "synthesizer", "rows", *registry.names()})
 _EVAL_KEYS = frozenset({"target", "holdout_fraction"})
@@ -52,6 +57,26 @@ _SHOWCASE_KEYS = frozenset(
 )
 #: Code systems a showcase map knows (``[showcase] geography_codes``).
 GEOGRAPHY_CODES = ("iso3166_alpha3", "iso3166_alpha2", "us_state")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """``[dataset.source]``: where the records live when they are not a file (a database).
+
+    ``url`` names the database (never a password); exactly one of ``table`` and ``query``.
+    A relative ``sqlite:///`` path is resolved against the config file's folder.
+    """
+
+    url: str
+    table: str | None = None
+    query: str | None = None
+    base: Path | None = None
+
+    def record_source(self) -> Any:
+        """The :class:`~ptsynth.ingest.RecordSource` to read (PostgreSQL or SQLite)."""
+        from ptsynth.ingest.postgres import database_source
+
+        return database_source(self.url, table=self.table, query=self.query, base=self.base)
 
 
 @dataclass(frozen=True)
@@ -68,6 +93,8 @@ class DatasetConfig:
     #: confirmed as public: a release must refuse or loudly flag such a config.
     domains_confirmed: bool = True
     description: str = ""
+    #: ``[dataset.source]``: the records' database, or None (the input is given when run).
+    source: SourceConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -229,6 +256,32 @@ def _int(tab: Mapping[str, Any], key: str, where: str, ctx: _Ctx, *, lo: int, de
     return v
 
 
+def _source(ds: Mapping[str, Any], p: Path | None, ctx: _Ctx) -> SourceConfig | None:
+    """``[dataset.source]``, checked; the URL is never echoed (it could hold a password)."""
+    if "source" not in ds:
+        return None
+    w = "[dataset.source]"
+    src = ds["source"]
+    if not isinstance(src, Mapping):
+        raise ctx(w, "must be a table (url, and table or query)")
+    unknown = sorted(set(src) - _SOURCE_KEYS)
+    if unknown:
+        raise ctx(w, f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(_SOURCE_KEYS))})")
+    url = src.get("url")
+    if not isinstance(url, str) or not url:
+        raise ctx(w, "url is required (postgresql://user@host/database or sqlite:///path)")
+    for key in ("table", "query"):
+        if key in src and (not isinstance(src[key], str) or not src[key].strip()):
+            raise ctx(w, f"{key} must be a non-empty string")
+    out = SourceConfig(url=url, table=src.get("table"), query=src.get("query"),
+                       base=p.parent if p is not None else None)
+    try:
+        out.record_source()  # refuses a password in the URL, a bad table name, both or neither
+    except ConfigError as exc:
+        raise ctx(w, f"{exc.key}: {exc.rule}" if exc.key else exc.rule) from None
+    return out
+
+
 @dataclass(frozen=True)
 class ReleaseConfig:
     """A validated release configuration. Build with :meth:`load` or :meth:`from_dict`."""
@@ -317,6 +370,7 @@ class ReleaseConfig:
             lifetime_delta=life_delta, extra_columns=extra,
             missing_values=tuple(dict.fromkeys(v.strip() for v in mv)) or ("",),
             domains_confirmed=confirmed, description=desc,
+            source=_source(ds, p, ctx),
         )
 
         pr = _table(data, "privacy", _PRIVACY_KEYS, ctx, required=True)
@@ -398,6 +452,10 @@ class ReleaseConfig:
         ds["extra_columns"] = self.dataset.extra_columns
         ds["missing_values"] = list(self.dataset.missing_values)
         ds["domains_confirmed"] = self.dataset.domains_confirmed
+        if self.dataset.source is not None:
+            src = self.dataset.source
+            ds["source"] = {"url": src.url, **{k: v for k, v in (("table", src.table),
+                                                                ("query", src.query)) if v is not None}}
         rel: dict[str, Any] = {
             "reporting_length": self.release.reporting_length,
             "k": self.release.k,

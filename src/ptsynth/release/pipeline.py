@@ -386,7 +386,7 @@ def new_release_id() -> str:
 
 
 def release(
-    data: str | Path | pd.DataFrame,
+    data: str | Path | pd.DataFrame | Any | None,
     config: str | Path | ReleaseConfig,
     out: str | Path,
     *,
@@ -412,7 +412,8 @@ def release(
 
     Args:
         data: the sensitive records (CSV/TSV/Parquet/Arrow path, a DataFrame, or a
-            :class:`~ptsynth.ingest.RecordSource`).
+            :class:`~ptsynth.ingest.RecordSource` such as
+            :class:`~ptsynth.ingest.PostgresQuery`); ``None``: the config's ``[dataset.source]``.
         config: a release config (TOML path) or a loaded :class:`ReleaseConfig`.
         out: the bundle folder; must not exist unless ``overwrite``.
         seed: ``None`` (default) draws all noise from the operating system's CSPRNG. An
@@ -426,6 +427,10 @@ def release(
     """
     progress = reporter(progress)
     cfg = prepare(config, epsilon=epsilon, delta=delta, k=k, synthesizer=synthesizer, rows=rows)
+    if data is None:
+        if cfg.dataset.source is None:
+            raise ConfigError("no records given and the config has no [dataset.source]", key="data")
+        data = cfg.dataset.source.record_source()
     out_dir = Path(out)
     check_output_folder(out_dir, overwrite=overwrite)
     rng = random_source(seed)
