@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ptsynth.cli.common import guarded, out, warn
+from ptsynth.cli.inputs import DATA_HELP, QUERY_HELP, TABLE_HELP, records_input
 from ptsynth.errors import InputError
 
 
@@ -63,8 +64,11 @@ def init(
 
 @guarded
 def validate(
-    data: Annotated[Path, typer.Argument(help="Sensitive records to check against the schema.")],
+    data: Annotated[str | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    *,
     config: Annotated[Path, typer.Option("--config", "-c", help="Release config (TOML).")],
+    query: Annotated[str | None, typer.Option("--query", help=QUERY_HELP)] = None,
+    table: Annotated[str | None, typer.Option("--table", help=TABLE_HELP)] = None,
 ) -> None:
     """Check records against the schema without spending budget or writing anything."""
     from ptsynth.config import ReleaseConfig
@@ -74,11 +78,13 @@ def validate(
     cfg = ReleaseConfig.load(config)
     for line in cfg.warnings:
         warn(line)
-    table = read_records(data, cfg.schema, file_label=str(data))
-    out.print(f"ok: {table.n_records} persons, {table.n_columns} encoded columns")
+    records = records_input(data, cfg, query=query, table=table)
+    label = str(records) if isinstance(records, Path) else None
+    encoded = read_records(records, cfg.schema, file_label=label)
+    out.print(f"ok: {encoded.n_records} persons, {encoded.n_columns} encoded columns")
     noise = expected_noise_sd(cfg)
-    if table.n_records < MIN_RECORDS_PER_NOISE_SD * noise:
-        warn(f"{table.n_records} persons is likely too few for epsilon={cfg.privacy.epsilon:g}: a "
+    if encoded.n_records < MIN_RECORDS_PER_NOISE_SD * noise:
+        warn(f"{encoded.n_records} persons is likely too few for epsilon={cfg.privacy.epsilon:g}: a "
              f"release refuses when its DP record count is below {MIN_RECORDS_PER_NOISE_SD:g} times "
              f"the noise sd of one count (about {noise:.3g} here); raise epsilon, or use fewer "
              "columns or a shorter reporting length")

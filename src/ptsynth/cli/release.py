@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ptsynth.cli.common import err, guarded, out, warn
+from ptsynth.cli.inputs import DATA_HELP, QUERY_HELP, TABLE_HELP, records_input
 from ptsynth.errors import ConfigError
 from ptsynth.progress import ProgressEvent
 from ptsynth.synth import registry
@@ -56,8 +57,11 @@ def print_plan(plan: dict[str, Any]) -> None:
 
 @guarded
 def release(
-    data: Annotated[Path, typer.Argument(help="Sensitive records (CSV/TSV/Parquet/Arrow).")],
+    data: Annotated[str | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    *,
     config: Annotated[Path, typer.Option("--config", "-c", help="Release config (TOML).")],
+    query: Annotated[str | None, typer.Option("--query", help=QUERY_HELP)] = None,
+    table: Annotated[str | None, typer.Option("--table", help=TABLE_HELP)] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle folder to create.")] = None,
     epsilon: Annotated[float | None, typer.Option("--epsilon", help="Override privacy.epsilon.")] = None,
     delta: Annotated[float | None, typer.Option("--delta", help="Override privacy.delta.")] = None,
@@ -81,6 +85,7 @@ def release(
         return
     if out_dir is None:
         raise ConfigError("is required unless --plan is given", key="--out")
+    records = records_input(data, config, query=query, table=table)
     def show(event: ProgressEvent) -> None:
         if not event.finished and not event.completed:
             status.update(event.message)
@@ -88,7 +93,7 @@ def release(
 
     with err.status("starting") as status:
         result = release(
-            data,
+            records,
             config,
             out_dir,
             epsilon=epsilon,

@@ -52,6 +52,7 @@ from ptsynth.release.bundle import (
     AGGREGATES_PARQUET,
     LEDGER,
     MANIFEST,
+    MODEL,
     REPORT_HTML,
     REPORT_JSON,
     SYNTHETIC,
@@ -61,7 +62,7 @@ from ptsynth.release.bundle import (
 from ptsynth.release.manifest import build_manifest, json_default
 from ptsynth.release.protect import check_k_anonymity, enforce_k_anonymity
 from ptsynth.spreadsheet import neutralise
-from ptsynth.synth import registry
+from ptsynth.synth import persist, registry
 from ptsynth.synth.base import Synthesizer
 from ptsynth.table import EncodedTable
 
@@ -385,7 +386,7 @@ def new_release_id() -> str:
 
 
 def release(
-    data: str | Path | pd.DataFrame,
+    data: str | Path | pd.DataFrame | Any | None,
     config: str | Path | ReleaseConfig,
     out: str | Path,
     *,
@@ -411,7 +412,8 @@ def release(
 
     Args:
         data: the sensitive records (CSV/TSV/Parquet/Arrow path, a DataFrame, or a
-            :class:`~ptsynth.ingest.RecordSource`).
+            :class:`~ptsynth.ingest.RecordSource` such as
+            :class:`~ptsynth.ingest.PostgresQuery`); ``None``: the config's ``[dataset.source]``.
         config: a release config (TOML path) or a loaded :class:`ReleaseConfig`.
         out: the bundle folder; must not exist unless ``overwrite``.
         seed: ``None`` (default) draws all noise from the operating system's CSPRNG. An
@@ -425,6 +427,10 @@ def release(
     """
     progress = reporter(progress)
     cfg = prepare(config, epsilon=epsilon, delta=delta, k=k, synthesizer=synthesizer, rows=rows)
+    if data is None:
+        if cfg.dataset.source is None:
+            raise ConfigError("no records given and the config has no [dataset.source]", key="data")
+        data = cfg.dataset.source.record_source()
     out_dir = Path(out)
     check_output_folder(out_dir, overwrite=overwrite)
     rng = random_source(seed)
@@ -513,6 +519,8 @@ def _release_steps(
     aggregates.write_parquet(writer.path(AGGREGATES_PARQUET))
     ledger = accountant.ledger()
     ledger.write(writer.path(LEDGER))
+    # Public: DP measurements and what was estimated from them (ptsynth.synth.persist).
+    persist.save(synth, writer.path(MODEL))
 
     provenance_key = secrets.token_bytes(32)
     report = _release_section(cfg, release_id, provenance_key, train, holdout, synthetic,
@@ -534,6 +542,10 @@ def _release_steps(
         provenance_key=provenance_key, ledger_head_hash=ledger.head_hash,
     )
     writer.path(MANIFEST).write_text(json.dumps(manifest, indent=2, default=json_default))
+    # The public showcase page, from the staged public files only (ptsynth.showcase).
+    from ptsynth.showcase.build import stage_showcase
+
+    manifest = stage_showcase(writer, manifest)
     task.finish()
     return Release(
         out_dir=writer.out_dir,
@@ -569,7 +581,8 @@ def _release_section(
         "release_id": release_id,
         "provenance": {
             "key": provenance_key.hex(),
-            "use": "manifest.json input.hmac_sha256 = HMAC-SHA256(key, input bytes): lets "
+            "use": "manifest.json input.hmac_sha256 = HMAC-SHA256(key, the input file's bytes, or a "
+            "database query's text and streamed rows, see input.covers): lets "
             "the steward check which input a bundle came from; keep the key private",
         },
         "release": {
