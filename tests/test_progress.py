@@ -60,7 +60,8 @@ def test_a_real_release_draws_every_step(demo_csv: Path, tmp_path: Path) -> None
     done = [s.strip() for s in _screens(buf.getvalue()) if "done in" in s]
     expected = ["reading and validating records", "measuring the DP aggregate table",
                 "sampling synthetic records", "enforcing k-anonymity",
-                "evaluating utility and disclosure risk", "writing the bundle"]
+                "evaluating utility and disclosure risk", "building the showcase page",
+                "writing the bundle"]
     assert len(done) == len(expected)
     for line, step in zip(done, expected, strict=True):
         assert line.startswith(f"✓ {step}")
