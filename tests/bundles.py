@@ -85,8 +85,9 @@ def true_count(frame: pd.DataFrame, where: dict[str, list[str]]) -> int:
     mask = np.ones(len(frame), dtype=bool)
     for col, values in where.items():
         if col == "means":
-            members = frame[col].str.split(";")
-            mask &= members.apply(lambda m, v=values: any(x in m for x in v)).to_numpy()
+            members = frame[col].astype(object).str.split(";")  # typed frames: NaN = missing
+            mask &= members.apply(
+                lambda m, v=values: isinstance(m, list) and any(x in m for x in v)).to_numpy()
         else:
             mask &= frame[col].isin(values).to_numpy()
     return int(mask.sum())

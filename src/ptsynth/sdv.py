@@ -254,10 +254,12 @@ def _as_date(value: Any, fmt: str | None) -> _dt.date | None:
     return None if pd.isna(ts) else ts.date()
 
 
-def _nice_edges(lo: float, hi: float) -> list[float]:
-    from ptsynth.ingest.propose import _nice_edges as nice
+def _nice_edges(lo: float, hi: float) -> list[int | float]:
+    """About :data:`RANGE_BINS` round bins covering ``[lo, hi]`` (the top inside the last one)."""
+    from ptsynth.ingest.propose import round_edges
 
-    return nice(lo, hi, RANGE_BINS)
+    integer = float(lo).is_integer() and float(hi).is_integer()
+    return round_edges(float(lo), float(hi), integer=integer, target=RANGE_BINS)
 
 
 def _spec_from_ranges(name: str, sdtype: str, meta: Mapping[str, Any], *,
