@@ -30,6 +30,15 @@ def print_plan(plan: dict[str, Any]) -> None:
         f"-> rho={plan['rho']:.6g} (zCDP; Canonne-Kamath-Steinke conversion)"
     )
     out.print(f"synthesizer: {plan['synthesizer']}; {plan['columns']} encoded columns; k={plan['k']}")
+    if plan.get("dp_bins"):
+        bins = Table(title="DP bin edges, measured before the records are encoded (no data read now)")
+        for title in ("step", "rho", "edges (measurements)", "epsilon per edge", "candidates", "note"):
+            bins.add_column(title)
+        for row in plan["dp_bins"]:
+            bins.add_row(row["step"], f"{row['rho']:.4g}", str(row["measurements"]),
+                         f"{row['epsilon_per_edge']:.4g}", str(row["candidates"]), row["note"])
+        out.print(bins)
+        out.print(f"synthesizer budget: rho={plan['rho_synthesizer']:.6g} (the rest)")
     if plan.get("lengths"):
         rows = plan["lengths"]
         first = rows[0]
@@ -100,6 +109,8 @@ def release(
         )
     for line in result.warnings:
         warn(line)
+    for line in result.steward_notes:  # private: terminal and private report only
+        err.print(f"[steward] {line}", highlight=False)
     out.print(
         f"release {result.manifest['release_id']}: {len(result.synthetic)} synthetic records, "
         f"epsilon={result.epsilon:.4g}, delta={result.delta:.3g} -> {result.out_dir}"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ptsynth.ingest.encode import MIN_RECORDS, column_as_strings, encode_stream
+from ptsynth.ingest.encode import MIN_RECORDS, ReadSummary, column_as_strings, encode_stream
 from ptsynth.ingest.problems import ErrorReporter
 from ptsynth.ingest.sources import (
     BLOCK_BYTES,
@@ -36,6 +36,7 @@ __all__ = [
     "BLOCK_ROWS",
     "MIN_RECORDS",
     "ErrorReporter",
+    "ReadSummary",
     "RecordSource",
     "RecordStream",
     "SQLiteQuery",
@@ -59,7 +60,8 @@ def _label_for(source: Any, file_label: str | None) -> str | None:
 
 
 def read_records(source: Any, schema: Schema, *, file_label: str | None = None,
-                 progress: ProgressReporter | ProgressCallback | None = None) -> EncodedTable:
+                 progress: ProgressReporter | ProgressCallback | None = None,
+                 summary: ReadSummary | None = None) -> EncodedTable:
     """Read, validate and encode case records (rules and row numbers: see the submodules).
 
     Files are streamed block by block (bounded memory: the codes plus the subject ids);
@@ -74,12 +76,15 @@ def read_records(source: Any, schema: Schema, *, file_label: str | None = None,
             none for in-memory tables).
         progress: receives a ``"read"`` task with the rows read so far (see
             :mod:`ptsynth.progress`).
+        summary: receives how many cells per column were recoded under the column's
+            outside-domain policy (``unknown`` / ``out_of_range``). PRIVATE: counts read
+            without noise, for the data steward only.
 
     Raises:
         InputError: the first violated rule (file, row, column, rule, count of others).
     """
     rep = ErrorReporter(_label_for(source, file_label), 2)
-    return encode_stream(open_stream(source, rep), schema, rep, reporter(progress))
+    return encode_stream(open_stream(source, rep), schema, rep, reporter(progress), summary)
 
 
 def encode_table(table: pa.Table, schema: Schema, rep: ErrorReporter) -> EncodedTable:

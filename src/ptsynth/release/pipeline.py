@@ -5,6 +5,9 @@ function below and :func:`release` only calls them in order:
 
 1. :func:`prepare` — the config with overrides, checked; warnings; nothing read.
 2. the dataset's lifetime budget is **reserved** before a single record is read;
+2b. :func:`~ptsynth.release.dp_bins.resolve_dp_bins` — only for ``bins = "dp-quantiles"``
+   columns: their edges are measured with DP (a declared share of the budget) and the schema
+   is resolved, so every later step sees public edges;
 3. :func:`read` — records validated and encoded (:mod:`ptsynth.ingest`);
 4. :func:`split_holdout` — persons kept out for the private evaluation, never measured;
 5. :func:`measure` — the only step that spends budget: the synthesizer fits on counts from a
@@ -34,7 +37,7 @@ from ptsynth.aggregates import AggregateRelease
 from ptsynth.config import ReleaseConfig
 from ptsynth.counting import NumpyBackend
 from ptsynth.errors import ConfigError, InputError
-from ptsynth.ingest import read_records
+from ptsynth.ingest import ReadSummary, read_records
 from ptsynth.privacy import (
     Accountant,
     DatasetLedger,
@@ -55,6 +58,7 @@ from ptsynth.release.bundle import (
     BundleWriter,
     check_output_folder,
 )
+from ptsynth.release.dp_bins import plan_dp_bins, resolve_dp_bins
 from ptsynth.release.manifest import build_manifest, json_default
 from ptsynth.release.protect import check_k_anonymity, enforce_k_anonymity
 from ptsynth.synth import registry
@@ -77,6 +81,9 @@ class Release:
     report: dict[str, Any]
     manifest: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    #: PRIVATE notes for the data steward (e.g. how many values were recoded): shown on the
+    #: terminal and in the private report, never written to a public file.
+    steward_notes: list[str] = field(default_factory=list)
 
     @property
     def epsilon(self) -> float:
@@ -140,6 +147,8 @@ def plan(
     """The budget split and the expected noise per step, from the config alone (no data read)."""
     cfg = prepare(config, epsilon=epsilon, delta=delta, synthesizer=synthesizer)
     rho = rho_from_epsilon_delta(cfg.privacy.epsilon, cfg.privacy.delta)
+    bins = plan_dp_bins(cfg.schema, rho=rho, share=cfg.release.dp_bins_share)
+    rho_synth = rho - sum(b.rho for b in bins)
     domains = cfg.schema.encoded_domains()
     result: dict[str, Any] = {
         "epsilon": cfg.privacy.epsilon,
@@ -150,9 +159,12 @@ def plan(
         "k": cfg.release.k,
         "columns": len(domains),
     }
+    if bins:
+        result["dp_bins"] = [b.row() for b in bins]
+        result["rho_synthesizer"] = rho_synth
     result.update(
         registry.get(cfg.release.synthesizer).plan_release(
-            domains, rho=rho, options=cfg.release.options,
+            domains, rho=rho_synth, options=cfg.release.options,
             reporting_length=cfg.release.reporting_length, k=cfg.release.k,
         )
     )
@@ -191,10 +203,11 @@ def _warnings(cfg: ReleaseConfig, rng: RandomSource, seed: int | None,
 # 3-7. the steps that touch records, then post-processing
 # ---------------------------------------------------------------------------------------------
 def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
-         progress: ProgressReporter = SILENT) -> EncodedTable:
-    """Validated, encoded records (InputError names file / row / column / rule, never a value)."""
+         progress: ProgressReporter = SILENT, summary: ReadSummary | None = None) -> EncodedTable:
+    """Validated, encoded records (InputError names file / row / column / rule, never a value);
+    ``summary`` receives the private counts of values recoded under the columns' policies."""
     label = str(data) if isinstance(data, (str, Path)) else None
-    table = read_records(data, cfg.schema, file_label=label, progress=progress)
+    table = read_records(data, cfg.schema, file_label=label, progress=progress, summary=summary)
     if table.n_records < 2:
         raise InputError("too few records for a release (need at least 2 persons)", file=label)
     return table
@@ -215,7 +228,7 @@ def split_holdout(
 def measure(cfg: ReleaseConfig, train: EncodedTable, accountant: Accountant,
             progress: ProgressReporter = SILENT) -> Synthesizer:
     """Fit the configured synthesizer: the only step that spends budget."""
-    synth = cfg.release.create_synthesizer()
+    synth = cfg.release.create_synthesizer(structural_zeros=cfg.schema.structural_zeros)
     synth.fit(NumpyBackend(train), accountant, progress=progress)
     refuse_if_noise_dominates(int(max(round(synth.dp_record_count), 1)), accountant)
     return synth
@@ -361,7 +374,9 @@ def release(
             dataset_ledger.reserve(release_id, accountant.target_rho)
         committed = False
         try:
-            table = read(data, cfg, progress)
+            cfg, dp_bins = resolve_dp_bins(data, cfg, accountant, progress)
+            ingest = ReadSummary()
+            table = read(data, cfg, progress, ingest)
             train, holdout = split_holdout(
                 table, cfg.evaluation.holdout_fraction if evaluate_release else 0.0, rng
             )
@@ -391,6 +406,9 @@ def release(
             provenance_key = secrets.token_bytes(32)
             report = _release_section(cfg, release_id, provenance_key, train, holdout, synthetic,
                                       table, aggregates, protection, synth, warnings)
+            report["release"]["ingest"] = ingest.to_dict()
+            if dp_bins is not None:
+                report["release"]["dp_bins"] = dp_bins
             if evaluate_release:
                 from ptsynth.report import write_html_report, write_json_report
 
@@ -431,6 +449,7 @@ def release(
         report=report,
         manifest=manifest,
         warnings=warnings,
+        steward_notes=ingest.lines(),
     )
 
 
