@@ -145,7 +145,8 @@ def dp_quantile_indices(histogram: np.ndarray, plan: ColumnBinsPlan, accountant:
             sensitivity=sens,
             query=(
                 f"dp bin edges of {plan.column!r}: DP {q:.4g}-quantile (exponential mechanism "
-                f"over the {plan.candidates} interior points of the public {describe}; utility "
+                f"over the {plan.candidates} interior points of the public candidate grid, "
+                f"{describe}; utility "
                 f"-|#{{x < c}} - q*n|, sensitivity {sens:.4g})"
             ),
         )
