@@ -732,6 +732,14 @@ class Schema:
                       source=self.source, hierarchies=self.hierarchies,
                       constraints=self.constraints)
 
+    def with_candidate_grids(self) -> Schema:
+        """Every DP-bins column binned by its whole public candidate grid: the records can be
+        validated (numbers, range, per-person agreement at the grid's resolution) without
+        measuring anything (``ptsynth validate``). Never a release schema: its bins are not
+        the DP edges."""
+        return self.with_bin_edges({c.name: c.dp_bins.points() for c in self.dp_bin_columns
+                                    if c.dp_bins is not None})
+
     def to_dict(self) -> list[dict[str, Any]]:
         """``[[columns]]`` list, TOML-ready."""
         return [c.to_dict() for c in self.columns]

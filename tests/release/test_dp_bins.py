@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from ptsynth.cli import app
 from ptsynth.config import ReleaseConfig
 from ptsynth.errors import BudgetExceededError, SchemaError
-from ptsynth.ingest import RecordSource
+from ptsynth.ingest import read_records
 from ptsynth.privacy import Accountant, seeded_random
 from ptsynth.privacy.zcdp import exponential_epsilon, rho_from_epsilon_delta
 from ptsynth.release.dp_bins import (
@@ -27,6 +27,7 @@ from ptsynth.release.dp_bins import (
     dp_quantile_indices,
     plan_dp_bins,
     quantile_scores,
+    read_schema,
     resolve_dp_bins,
     round_edges,
     roundness,
@@ -133,16 +134,24 @@ def test_release_spends_the_plan_and_publishes_the_resolved_edges(tmp_path: Path
     assert not again.schema.dp_bin_columns
 
 
+def _resolve(df: pd.DataFrame, cfg: ReleaseConfig, acc: Accountant):
+    return resolve_dp_bins(cfg, read_records(df, read_schema(cfg.schema)), acc)
+
+
 def test_equal_mass_edges_at_a_large_budget():
-    """With ε large the mechanism is near-exact: the edges split the persons evenly."""
+    """With ε large the mechanism is near-exact: the edges split the persons evenly; the table
+    is recoded onto them exactly as reading with the resolved schema would encode it."""
     df = _frame(4000)
     cfg = _cfg(dp_bins_share=0.5)
     acc = Accountant(1e4, 1e-6, rng=seeded_random(0))
-    resolved, summary = resolve_dp_bins(df, cfg, acc)
+    resolved, table, summary = _resolve(df, cfg, acc)
     edges = resolved.schema.column("age").bins
     assert summary is not None and list(edges) == summary["age"]["edges"]
     share = np.histogram(df["age"], bins=edges)[0] / len(df)
     assert np.all(np.abs(share - 0.25) < 0.04)
+    direct = read_records(df, resolved.schema)
+    assert table.domains == direct.domains and table.codes.dtype == direct.codes.dtype
+    np.testing.assert_array_equal(table.codes, direct.codes)
 
 
 def test_a_person_counts_once_however_many_rows(tmp_path: Path):
@@ -152,24 +161,35 @@ def test_a_person_counts_once_however_many_rows(tmp_path: Path):
     df = pd.DataFrame({"id": [f"p{i}" for i in range(300)] + ["heavy"] * 600,
                        "age": list(np.linspace(10, 40, 300)) + [100.0] * 600})
     acc = Accountant(1e4, 1e-6, rng=seeded_random(1))
-    resolved, _ = resolve_dp_bins(df, cfg, acc)
+    resolved, _, _ = _resolve(df, cfg, acc)
     # counted per row, the heavy person would hold two thirds of the mass above 40
     assert resolved.schema.column("age").bins[-2] <= 45
 
 
-def test_budget_is_checked_before_any_record_is_read():
-    class Untouchable(RecordSource):
-        label = "db"
-
-        def open(self, rep):  # pragma: no cover - must not be reached
-            raise AssertionError("read before the budget check")
-
+def test_budget_is_checked_before_anything_is_measured():
     cfg = _cfg()
     acc = Accountant(2.0, 1e-6, rng=seeded_random(0))
     acc.measure_gaussian(np.array([1]), sigma=acc.sigma_for(acc.target_rho * 0.95, 1.0),
                          l2_sensitivity=1.0, query="earlier")
     with pytest.raises(BudgetExceededError):
-        resolve_dp_bins(Untouchable(), cfg, acc)
+        _resolve(_frame(100), cfg, acc)
+    assert [e.query for e in acc.entries] == ["earlier"]
+
+
+def test_a_bad_record_is_refused_before_any_budget_is_spent(tmp_path: Path, monkeypatch):
+    from ptsynth.errors import InputError
+    from ptsynth.release import dp_bins
+
+    def no_spend(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("measured before the records were validated")
+
+    monkeypatch.setattr(dp_bins, "dp_quantile_indices", no_spend)
+    df = _frame(500)
+    df.loc[7, "gender"] = "X"
+    cfg = _cfg()
+    with pytest.raises(InputError, match="row 8"):
+        release(df, cfg, tmp_path / "b", seed=1, evaluate_release=False)
+    assert not (tmp_path / "b").exists()
 
 
 # -- the mechanism ----------------------------------------------------------------------------

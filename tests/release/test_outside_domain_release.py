@@ -69,3 +69,22 @@ def test_unknown_value_counts_reach_the_steward_and_no_public_file(tmp_path: Pat
     write_html_report(report, tmp_path / "r.html")  # the private HTML report shows it too
     html = (tmp_path / "r.html").read_text()
     assert "Values outside the declared domain" in html and str(N_UNKNOWN) in html
+
+
+def test_validate_checks_dp_bins_columns_on_their_grid_and_reports_recodings(tmp_path: Path):
+    data = tmp_path / "records.csv"
+    pd.DataFrame({"country": ["UKR", "MDA", "PHL"], "gender": ["F", "M", "F"],
+                  "age": ["30", "41.5", "12"]}).to_csv(data, index=False)
+    config = json.loads(json.dumps(CONFIG))
+    config["columns"].append({"name": "age", "kind": "numeric", "bins": "dp-quantiles",
+                              "count": 3, "range": [0, 120], "resolution": 1})
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(tomli_w.dumps(config))
+    res = CliRunner().invoke(app, ["validate", str(data), "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert "ok: 3 persons, 3 encoded columns" in res.output
+    assert "column 'country': 1 row(s) held a value outside" in " ".join(res.output.split())
+    pd.DataFrame({"country": ["UKR", "PHL"], "gender": ["F", "M"],
+                  "age": ["30", "130"]}).to_csv(data, index=False)
+    res = CliRunner().invoke(app, ["validate", str(data), "--config", str(cfg)])
+    assert res.exit_code == 2 and "row 3" in res.output and "outside the declared bins" in res.output

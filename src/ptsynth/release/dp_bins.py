@@ -3,18 +3,23 @@ r"""DP bin edges for numeric columns whose public edges are unknown (``bins = "d
 Why: bin edges are part of the public domain, and taking them from the data (its minimum, its
 quartiles) publishes facts about individual records for free: the oldest person's age, say. When
 no public standard gives the edges, a release can *measure* them with DP and then publish them.
-This module is that step of :func:`ptsynth.release.pipeline.release`; it runs before the records
-are encoded, so everything after it sees an ordinary schema with public edges.
+This module is that step of :func:`ptsynth.release.pipeline.release`; it runs right after the
+records are read, before anything else is measured, so everything after it sees an ordinary
+schema with public edges.
 
 What is measured
 ----------------
 For a column with ``count = N`` bins over the public range ``[lo, hi)`` and a public candidate
 grid ``lo = g_0 < g_1 < … < g_G = hi`` (:class:`~ptsynth.schema.DPBins`), the ``N − 1`` interior
 edges are the DP ``k/N``-quantiles (``k = 1..N−1``) of the column's values, chosen among the
-interior grid points ``g_1 … g_{G−1}``. The values are read once, through the ingest seam, as
-codes of the fine grid (one cell per grid step, a person's rows merged into one record as for the
-release; ``out_of_range`` applies), and only their histogram over the grid is kept (counted by a
-:class:`~ptsynth.counting.CountingBackend`): no raw value is held.
+interior grid points ``g_1 … g_{G−1}``. The records are read once, through the ingest seam,
+with each DP-bins column binned by its fine grid (:func:`read_schema`: one cell per grid step,
+validated like any column, a person's rows merged into one record; ``out_of_range`` applies), so
+no raw value is held, only grid codes. The mechanism sees only the column's histogram over the
+grid (counted by a :class:`~ptsynth.counting.CountingBackend`); afterwards the grid codes are
+recoded onto the chosen edges (exact, since edges are grid points). Reading everything first
+means a bad record is reported before any budget is spent. A person's rows must agree at the
+grid's resolution (the merge rule of single-valued columns).
 
 Mechanism: the exponential mechanism per quantile (Smith 2011; the "quantile over a public
 candidate set" of OpenDP and Tumult), with utility
@@ -51,16 +56,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ptsynth.counting import NumpyBackend
-from ptsynth.ingest import read_records
 from ptsynth.privacy.zcdp import exponential_epsilon
 from ptsynth.progress import SILENT, ProgressReporter
-from ptsynth.schema import ColumnSpec, Schema, _fmt_edge
+from ptsynth.schema import Schema, bin_labels
+from ptsynth.table import EncodedTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ptsynth.config import ReleaseConfig
@@ -195,60 +199,73 @@ def round_edges(points: tuple[float, ...], indices: list[int],
 
 
 # -- the pipeline step ----------------------------------------------------------------------------
-def _grid_schema(schema: Schema) -> Schema:
-    """The DP-bins columns over their fine public grid (and the subject id, for merging)."""
-    cols: list[ColumnSpec] = []
-    for c in schema.dp_bin_columns:
-        assert c.dp_bins is not None
-        cols.append(ColumnSpec(name=c.name, kind="numeric", bins=c.dp_bins.points(),
-                               out_of_range=c.out_of_range, missing=c.missing,
-                               missing_values=c.missing_values))
-    if schema.subject_id is not None:
-        cols.append(schema.column(schema.subject_id))
-    return Schema(cols, subject_id=schema.subject_id, extra_columns="ignore", source=schema.source)
+def read_schema(schema: Schema) -> Schema:
+    """The schema records are read with: DP-bins columns binned by their whole public
+    candidate grid (so the values are validated, and kept only as grid codes)."""
+    return schema.with_candidate_grids() if schema.dp_bin_columns else schema
 
 
 def resolve_dp_bins(
-    data: Any, cfg: ReleaseConfig, accountant: Accountant, progress: ProgressReporter = SILENT,
-) -> tuple[ReleaseConfig, dict[str, Any] | None]:
-    """Measure the edges of every ``bins = "dp-quantiles"`` column and return the config with
-    the *resolved* schema (public DP edges), plus a public summary (``None``: nothing to do).
+    cfg: ReleaseConfig, table: EncodedTable, accountant: Accountant,
+    progress: ProgressReporter = SILENT,
+) -> tuple[ReleaseConfig, EncodedTable, dict[str, Any] | None]:
+    """Measure the edges of every ``bins = "dp-quantiles"`` column of ``table`` (read with
+    :func:`read_schema`) and return the config with the *resolved* schema (public DP edges),
+    the table recoded onto those edges, and a public summary (``None``: nothing to do).
 
-    The budget is checked before a record is read; the values are read once as histograms
-    over the public grid (see the module docstring).
+    The budget is checked before the histograms are taken; each edge is one exponential
+    mechanism over the column's histogram on the grid (see the module docstring). The edges
+    are grid points, so recoding a grid code to its bin is exact (post-processing).
     """
     from dataclasses import replace
 
     plans = plan_dp_bins(cfg.schema, rho=accountant.target_rho, share=cfg.release.dp_bins_share)
     if not plans:
-        return cfg, None
-    accountant.check(sum(p.rho for p in plans), "dp bin edges")  # refuse before any read
-    label = str(data) if isinstance(data, (str, Path)) else None
+        return cfg, table, None
+    accountant.check(sum(p.rho for p in plans), "dp bin edges")  # refuse before measuring
     with progress.task("bins", "measuring DP bin edges", total=len(plans), unit="columns") as task:
-        grid_table = read_records(data, _grid_schema(cfg.schema), file_label=label)
-        backend = NumpyBackend(grid_table)
-        histograms = backend.marginals([(grid_table.index_of(p.column),) for p in plans])
-        del grid_table, backend
+        histograms = NumpyBackend(table).marginals([(table.index_of(p.column),) for p in plans])
         edges: dict[str, list[float]] = {}
+        cuts: dict[str, list[int]] = {}
         summary: dict[str, Any] = {}
         for plan, counts in zip(plans, histograms, strict=True):
             spec = cfg.schema.column(plan.column)
             assert spec.dp_bins is not None
             points = spec.dp_bins.points()
             hist = np.asarray(counts, dtype=np.int64)[: len(points) - 1]  # without missing
-            picked = dp_quantile_indices(hist, plan, accountant, describe=plan.grid)
+            picked = dp_quantile_indices(hist, plan, accountant, describe=spec.dp_bins.grid_text())
             del hist
-            final = round_edges(points, strictly_increasing(picked, len(points)))
-            edges[plan.column] = [points[0], *[points[i] for i in final], points[-1]]
+            cuts[plan.column] = round_edges(points, strictly_increasing(picked, len(points)))
+            edges[plan.column] = [points[0], *[points[i] for i in cuts[plan.column]], points[-1]]
             summary[plan.column] = {
                 "edges": [float(e) for e in edges[plan.column]],
-                "labels": [f"[{_fmt_edge(a)}, {_fmt_edge(b)})" for a, b in
-                           zip(edges[plan.column][:-1], edges[plan.column][1:], strict=True)],
+                "labels": list(bin_labels(edges[plan.column])),
                 "dp_grid_points": [float(points[i]) for i in picked],
                 "rho": plan.rho,
                 "epsilon_per_edge": plan.epsilon_per_quantile,
                 "method": spec.dp_bins.describe(),
             }
             task.advance()
-    schema = cfg.schema.with_bin_edges(edges)
-    return replace(cfg, schema=schema), summary
+    resolved = replace(cfg, schema=cfg.schema.with_bin_edges(edges))
+    return resolved, recode_to_bins(table, resolved.schema, cuts), summary
+
+
+def recode_to_bins(table: EncodedTable, schema: Schema, cuts: dict[str, list[int]]) -> EncodedTable:
+    """Grid codes → bin codes of the resolved schema: grid cell ``i`` lies in bin ``b`` when
+    ``cut_b <= i < cut_{b+1}`` (cuts: the interior edges' grid indices); missing stays missing."""
+    domains = schema.encoded_domains()
+    top = max(d.size for d in domains)
+    dtype = np.dtype(np.uint8 if top <= 256 else np.uint16 if top <= 65536 else np.int32)
+    codes = np.empty(table.codes.shape, dtype=dtype)
+    for j, dom in enumerate(table.domains):
+        col = table.codes[:, j]
+        if dom.name in cuts:
+            grid_cells = len(dom.labels)
+            lut = np.searchsorted(np.asarray(cuts[dom.name]), np.arange(grid_cells), side="right")
+            lut = np.append(lut, len(cuts[dom.name]) + 1)  # the missing code
+            codes[:, j] = lut[col]
+        else:
+            codes[:, j] = col
+    out = EncodedTable(codes, domains)
+    out.validate()
+    return out

@@ -5,10 +5,11 @@ function below and :func:`release` only calls them in order:
 
 1. :func:`prepare` — the config with overrides, checked; warnings; nothing read.
 2. the dataset's lifetime budget is **reserved** before a single record is read;
-2b. :func:`~ptsynth.release.dp_bins.resolve_dp_bins` — only for ``bins = "dp-quantiles"``
-   columns: their edges are measured with DP (a declared share of the budget) and the schema
-   is resolved, so every later step sees public edges;
 3. :func:`read` — records validated and encoded (:mod:`ptsynth.ingest`);
+3b. :func:`~ptsynth.release.dp_bins.resolve_dp_bins` — only for ``bins = "dp-quantiles"``
+   columns (read on their public candidate grid): their edges are measured with DP (a declared
+   share of the budget), the schema resolved and the table recoded onto the edges, so every
+   later step sees public edges;
 4. :func:`split_holdout` — persons kept out for the private evaluation, never measured;
 5. :func:`measure` — the only step that spends budget: the synthesizer fits on counts from a
    :class:`~ptsynth.counting.CountingBackend`, through the :class:`~ptsynth.privacy.Accountant`;
@@ -58,7 +59,7 @@ from ptsynth.release.bundle import (
     BundleWriter,
     check_output_folder,
 )
-from ptsynth.release.dp_bins import plan_dp_bins, resolve_dp_bins
+from ptsynth.release.dp_bins import plan_dp_bins, read_schema, resolve_dp_bins
 from ptsynth.release.manifest import build_manifest, json_default
 from ptsynth.release.protect import check_k_anonymity, enforce_k_anonymity
 from ptsynth.synth import registry
@@ -205,9 +206,11 @@ def _warnings(cfg: ReleaseConfig, rng: RandomSource, seed: int | None,
 def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
          progress: ProgressReporter = SILENT, summary: ReadSummary | None = None) -> EncodedTable:
     """Validated, encoded records (InputError names file / row / column / rule, never a value);
-    ``summary`` receives the private counts of values recoded under the columns' policies."""
+    ``summary`` receives the private counts of values recoded under the columns' policies.
+    DP-bins columns come on their public candidate grid (see :func:`resolve_dp_bins`)."""
     label = str(data) if isinstance(data, (str, Path)) else None
-    table = read_records(data, cfg.schema, file_label=label, progress=progress, summary=summary)
+    table = read_records(data, read_schema(cfg.schema), file_label=label, progress=progress,
+                         summary=summary)
     if table.n_records < 2:
         raise InputError("too few records for a release (need at least 2 persons)", file=label)
     return table
@@ -374,9 +377,9 @@ def release(
             dataset_ledger.reserve(release_id, accountant.target_rho)
         committed = False
         try:
-            cfg, dp_bins = resolve_dp_bins(data, cfg, accountant, progress)
             ingest = ReadSummary()
             table = read(data, cfg, progress, ingest)
+            cfg, table, dp_bins = resolve_dp_bins(cfg, table, accountant, progress)
             train, holdout = split_holdout(
                 table, cfg.evaluation.holdout_fraction if evaluate_release else 0.0, rng
             )
