@@ -287,7 +287,7 @@ def test_edges_are_made_distinct_and_rounded_within_tolerance(picks):
     fixed = strictly_increasing(sorted(picks), len(points))
     assert len(fixed) == len(picks) and fixed[0] >= 1 and fixed[-1] <= len(points) - 2
     assert all(b > a for a, b in zip(fixed, fixed[1:], strict=False))
-    rounded = round_edges(points, fixed)
+    rounded = round_edges(points, fixed, 0.2)
     assert len(rounded) == len(fixed) and all(b > a for a, b in zip(rounded, rounded[1:], strict=False))
     assert rounded[0] >= 1 and rounded[-1] <= len(points) - 2
     for k, (a, b) in enumerate(zip(fixed, rounded, strict=True)):
@@ -299,7 +299,10 @@ def test_edges_are_made_distinct_and_rounded_within_tolerance(picks):
 
 def test_rounding_prefers_round_values():
     points = DPBins(count=2, lo=0, hi=120, resolution=1).points()
-    assert [points[i] for i in round_edges(points, [23, 31, 44])] == [23, 30, 45]
+    assert [points[i] for i in round_edges(points, [23, 31, 44], 0.2)] == [23, 30, 45]
+    assert [points[i] for i in round_edges(points, [23, 31, 44])] == [23, 31, 45]  # 10%
+    fine = DPBins(count=2, lo=0, hi=100_000, resolution=100).points()
+    assert [fine[i] for i in round_edges(fine, [234, 461, 702])] == [25_000, 45_000, 70_000]
     assert roundness(30) > roundness(25) > roundness(24)
     assert roundness(0.2) > roundness(0.15) > roundness(0.13)
 
