@@ -1,10 +1,13 @@
 """Benchmark: do declared structural zeros (known zeros) make the synthetic data more accurate?
 
-Data: ptsynth's generated demo records (CTDC-like, no privacy concern), whose codebook implies
-public structure: ``ageBroad → majorityStatus`` (bands 0--8 and 9--17 are minors), the
-registration quarter lies in the year of registration (``registrationDate → yearOfRegistration``),
-and the exact age's bins exclude the age bands and majority status they do not overlap. Every
-record satisfies it (ingest checks). Variants, same data, same seeds, epsilon = 1:
+Data (``--data``): ``demo``, ptsynth's generated records (CTDC-like, no privacy concern), whose
+codebook implies public structure: ``ageBroad → majorityStatus`` (bands 0--8 and 9--17 are
+minors), the registration quarter lies in the year of registration (``registrationDate →
+yearOfRegistration``), and the exact age's bins exclude the age bands and majority status they do
+not overlap. ``nist``: NIST's national2019 excerpt with ``configs/nist_acs2019.toml``, whose data
+dictionary says marital status, income decile and industry are "N/A" (missing) under 15 / 16
+years: a person in the age bin [0, 10) holds none of their values. Every record satisfies the
+structure (ingest checks). Variants, same data, same seeds:
 
 * ``pgm``: no structure declared;
 * ``pgm+zeros``: the structure declared: known zeros in the model (columns in a zero not
@@ -19,7 +22,7 @@ the share of synthetic records holding an impossible combination, and wall / CPU
 sample (pgm: the model's own draws, without the sampler's guard that would replace a record in
 a zero). Prints a Markdown table; nothing here prints a record.
 
-    python benchmarks/known_zeros.py [--rows 20000] [--seeds 0 1] [--epsilon 1]
+    python benchmarks/known_zeros.py [--data demo|nist] [--rows 20000] [--seeds 0 1] [--epsilon 1]
 """
 
 from __future__ import annotations
@@ -74,11 +77,36 @@ def demo_structure() -> dict:
     }
 
 
-def structured_config() -> ReleaseConfig:
-    cfg = ReleaseConfig.load(demo_config_path())
+def nist_structure(cfg: ReleaseConfig) -> dict:
+    """From NIST's data dictionary: MSP, PINCP_DECILE and INDP_CAT are N/A under 15 / 16."""
+    return {"constraints": [
+        {"name": f"no {col} under 10", "forbid": {"AGEP": ["[0, 10)"],
+                                                 col: list(cfg.schema.column(col).values)}}
+        for col in ("MSP", "PINCP_DECILE", "INDP_CAT")
+    ]}
+
+
+def structured_config(name: str = "demo") -> ReleaseConfig:
+    from pathlib import Path
+
+    path = (demo_config_path() if name == "demo"
+            else Path(__file__).resolve().parents[1] / "configs" / "nist_acs2019.toml")
+    cfg = ReleaseConfig.load(path)
     data = cfg.to_dict()
-    data.update(demo_structure())
+    data.update(demo_structure() if name == "demo" else nist_structure(cfg))
     return ReleaseConfig.from_dict(data)
+
+
+def records(name: str, rows: int, cfg: ReleaseConfig) -> EncodedTable:
+    if name == "demo":
+        return read_records(generate_demo(rows, 0), cfg.schema)
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from datasets import shared_data_dir
+
+    return read_records(shared_data_dir() / "nist" / "national2019.csv", cfg.schema)
 
 
 def mean_tvd(real: EncodedTable, synth: EncodedTable, sets: Sequence[Sequence[int]]) -> float:
@@ -127,19 +155,20 @@ def run(variant: str, table: EncodedTable, zeros, seed: int, epsilon: float):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--rows", type=int, default=20_000)
+    ap.add_argument("--data", choices=["demo", "nist"], default="demo")
+    ap.add_argument("--rows", type=int, default=20_000, help="demo rows")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--epsilon", type=float, default=1.0)
     ap.add_argument("--variants", nargs="+",
                     default=["pgm", "pgm+zeros", "pgm+cliques", "aggregate", "aggregate+zeros"])
     args = ap.parse_args()
-    cfg = structured_config()
-    table = read_records(generate_demo(args.rows, 0), cfg.schema)  # refuses any violation
+    cfg = structured_config(args.data)
+    table = records(args.data, args.rows, cfg)  # ingest refuses any violation
     zeros = cfg.schema.structural_zeros
     names = [d.name for d in table.domains]
     zero_sets = zero_cliques(zeros, names)
     orders = {k: column_sets(table.n_columns, k) for k in (1, 2, 3)}
-    print(f"demo: {table.n_records} records x {table.n_columns} encoded columns; "
+    print(f"{args.data}: {table.n_records} records x {table.n_columns} encoded columns; "
           f"{len(zeros)} structural-zero boxes over {len(zero_sets)} column sets "
           f"({', '.join(' x '.join(names[j] for j in c) for c in zero_sets)}); epsilon {args.epsilon}")
     rows = []

@@ -28,7 +28,9 @@ Known zeros: combinations the schema declares impossible (``structural_zeros``, 
 :mod:`ptsynth.structure`) are fixed at probability 0 in a clique covering their columns (see
 :mod:`ptsynth.synth.graphical.estimation`); the measurements are unchanged. Columns in such a
 combination are not compressed (a merged bucket could mix allowed and impossible values), so the
-zeros hold exactly in the model's own codes, and no sampled record holds one.
+zeros hold exactly in the model's own codes, and no sampled record holds one. AIM's
+expected-noise term counts only a marginal's free cells (the model discards the noise on known
+zeros), so marginals spanning a hierarchy are not judged too noisy to measure.
 
 Release integration: ``dp_record_count`` (the record count the model uses: inverse-variance
 weighted mean of every measurement's noisy total, post-processing), ``diagnostics`` (JSON-ready public
@@ -287,6 +289,7 @@ class PGMSynthesizer:
         #: Impossible combinations (public): known zeros of the model.
         self.structural_zeros: tuple[StructuralZero, ...] = tuple(structural_zeros)
         self.zero_tables_: dict[tuple[int, ...], np.ndarray] = {}
+        self._free_cache: dict = {}
         self.refine_buckets = True  # see ColumnCompression.refined
         self.model_: GraphicalModel | None = None
         self.domains_: tuple = ()
@@ -558,7 +561,7 @@ class PGMSynthesizer:
                         cand_w[i]
                         * (
                             float(np.abs(answers[k] - data_answers[cands[i]]).sum())
-                            - expected_noise_l1(sigma, answers[k].size)
+                            - expected_noise_l1(sigma, self._free_cells(cands[i], sizes))
                         )
                         for k, i in enumerate(eligible)
                     ]
@@ -595,7 +598,7 @@ class PGMSynthesizer:
                 model = estimator.fit(measurements, iters=self.options.iters)
                 after = self._model_answer(model, r, compressions, merged_obs)
                 moved = float(np.abs(after - before).sum())
-                anneal = moved <= expected_noise_l1(sigma, before.size)
+                anneal = moved <= expected_noise_l1(sigma, self._free_cells(r, sizes))
                 records.append(
                     RoundRecord(
                         label, sigma, eps, cost, anneal, int(eligible.size),
@@ -648,7 +651,25 @@ class PGMSynthesizer:
             assert table is not None
             tables[c] = table
         self.zero_tables_ = tables
+        self._free_cache: dict = {}
         return tables
+
+    def _free_cells(self, r: Clique, sizes: Sequence[int]) -> int:
+        """Cells of the marginal on ``r`` that are not known zeros: the model discards the
+        noise on known-zero cells, so AIM's expected-noise term counts only the free ones
+        (else a marginal spanning a hierarchy looks too noisy to be worth measuring)."""
+        cells = int(np.prod([sizes[v] for v in r], dtype=np.int64))
+        if not self.zero_tables_ or len(r) == 1:
+            return cells
+        key = ("free", r)
+        if key not in self._free_cache:
+            forbidden = np.zeros([sizes[v] for v in r], dtype=bool)
+            for c, table in self.zero_tables_.items():
+                if set(c) <= set(r):
+                    shape = [sizes[v] if v in c else 1 for v in r]
+                    forbidden |= table.reshape(shape)
+            self._free_cache[key] = cells - int(forbidden.sum())
+        return self._free_cache[key]
 
     def sample(self, n_records: int, rng: RandomSource) -> EncodedTable:
         """``n_records`` synthetic records over the training table's public domains.
