@@ -84,6 +84,7 @@ def test_validate_checks_dp_bins_columns_on_their_grid_and_reports_recodings(tmp
     assert res.exit_code == 0, res.output
     assert "ok: 3 persons, 3 encoded columns" in res.output
     assert "column 'country': 1 row(s) held a value outside" in " ".join(res.output.split())
+    assert "NOTE (private)" in res.output
     pd.DataFrame({"country": ["UKR", "PHL"], "gender": ["F", "M"],
                   "age": ["30", "130"]}).to_csv(data, index=False)
     res = CliRunner().invoke(app, ["validate", str(data), "--config", str(cfg)])

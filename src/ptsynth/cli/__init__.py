@@ -36,6 +36,20 @@ app.command("evaluate")(evaluate.evaluate)
 app.add_typer(budget_app, name="budget", help="Inspect and assert privacy-budget ledgers (for CI).")
 
 
+@app.command("synthesizers")
+def synthesizers() -> None:
+    """List the synthesizers, their options and defaults ([release.<name>] in a config)."""
+    from ptsynth.synth import registry
+    from ptsynth.synth.options import options_dict
+
+    for name in registry.names():
+        cls = registry.get(name)
+        default = " (default)" if name == registry.DEFAULT else ""
+        out.print(f"[bold]{name}[/]{default}: {cls.summary}")
+        for key, value in options_dict(registry.parse_options(name, None)).items():
+            out.print(f"    {key} = {value!r}", highlight=False)
+
+
 @app.command("version")
 def version() -> None:
     """Print the version."""

@@ -27,15 +27,15 @@ subject id: missing in a ``forbid`` column. Then, per record, the schema's struc
 
 Values outside the declared domain follow the column's policy (``unknown`` for code lists,
 ``out_of_range`` for bins and dates): an error, or recoded to the declared catch-all value /
-missing / the nearest bin. Recoded cells are counted per column into a :class:`ReadSummary`,
-which is **private** (a count read without noise): it goes to the steward's report and terminal,
-never into a public file.
+missing / the nearest bin. Recoded cells are counted per column into the table's
+:class:`~ptsynth.table.IngestSummary` (``outside_domain``), which is **private** (a count read
+without noise): it goes to the steward's report and terminal, never into a public file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,7 @@ from ptsynth.ingest.problems import ErrorReporter, Problems
 from ptsynth.ingest.sources import RecordStream
 from ptsynth.progress import SILENT, ProgressReporter, Task
 from ptsynth.schema import ColumnSpec, Schema, period_ordinal
-from ptsynth.table import ColumnDomain, EncodedTable
+from ptsynth.table import ColumnDomain, EncodedTable, IngestSummary
 
 #: Fewest records (after merging by subject) a table may hold.
 MIN_RECORDS = 2
@@ -149,38 +149,6 @@ def _parse_dates(arr: pa.Array, missing: np.ndarray) -> pd.Series:
             except (ValueError, OverflowError):
                 out.append(pd.NaT)
         return pd.Series(pd.to_datetime(pd.Series(out, dtype=object), utc=True))
-
-
-@dataclass
-class ReadSummary:
-    """What ingest recoded under the columns' policies: PRIVATE (counts without noise).
-
-    ``outside_domain[column]`` = ``{"rows": input rows whose cell held a value outside the
-    declared domain, "policy": what they became}``. For the data steward only: the private
-    report and the terminal, never a public file.
-    """
-
-    outside_domain: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def add(self, spec: ColumnSpec, rows: int) -> None:
-        if rows <= 0:
-            return
-        entry = self.outside_domain.setdefault(spec.name, {"rows": 0, "policy": _policy(spec)})
-        entry["rows"] += int(rows)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "visibility": "private: counts read from the records without noise; never publish",
-            "outside_domain": {k: dict(v) for k, v in self.outside_domain.items()},
-        }
-
-    def lines(self) -> list[str]:
-        """One line per column, for the steward's terminal."""
-        return [
-            f"column {name!r}: {v['rows']} row(s) held a value outside the declared domain "
-            f"({v['policy']}) [private: not in any public file]"
-            for name, v in self.outside_domain.items()
-        ]
 
 
 def _policy(spec: ColumnSpec) -> str:
@@ -360,15 +328,15 @@ def _code_dtype(domains: tuple[ColumnDomain, ...]) -> np.dtype:
 class BlockEncoder:
     """Validates and encodes blocks one after another, keeping only codes and subject ids."""
 
-    def __init__(self, schema: Schema, names: list[str], rep: ErrorReporter,
-                 summary: ReadSummary | None = None) -> None:
+    def __init__(self, schema: Schema, names: list[str], rep: ErrorReporter) -> None:
         unresolved = schema.dp_bin_columns
         if unresolved:
             raise SchemaError("has bins = \"dp-quantiles\": its edges must be measured before "
                               "records are encoded (ptsynth release does this first)",
                               file=schema.source, column=unresolved[0].name)
         self.schema, self.rep = schema, rep
-        self.summary = summary if summary is not None else ReadSummary()
+        #: column → {"rows", "policy"}: values outside the declared domain (private counts)
+        self.outside_domain: dict[str, dict[str, Any]] = {}
         self.issues = Problems(rep)
         self.domains = schema.encoded_domains()
         self.names = [d.name for d in self.domains]
@@ -387,6 +355,7 @@ class BlockEncoder:
         self.id_rows: list[np.ndarray] = []  # each row's index into its block's distinct ids
         self.id_sizes: list[int] = []
         self.n_rows = 0
+        self.rows_without_id = 0
 
     def add(self, batch: pa.RecordBatch) -> None:
         n, base = batch.num_rows, self.n_rows
@@ -401,6 +370,7 @@ class BlockEncoder:
                     self.id_values.append(ids)
                     self.id_sizes.append(len(ids))
                     self.id_rows.append(rows.astype(np.int32, copy=False))
+                    self.rows_without_id += int(missing.sum())
                     if spec.missing == "forbid":
                         self.issues.add((pos, 0), missing, "subject id is missing (set missing = "
                                         "\"allow\" if such rows are distinct people)", spec.name, base)
@@ -421,7 +391,10 @@ class BlockEncoder:
                 if rule == _FORBID and spec.missing != "forbid":
                     continue
                 self.issues.add((pos, numbers[rule]), bad, rule, spec.name, base)
-            self.summary.add(spec, enc.recoded_rows())
+            recoded = enc.recoded_rows()
+            if recoded:
+                entry = self.outside_domain.setdefault(spec.name, {"rows": 0, "policy": _policy(spec)})
+                entry["rows"] += recoded
             if self.issues.found:  # the input is refused anyway: only tally further problems
                 continue
             assert sl is not None
@@ -455,7 +428,11 @@ class BlockEncoder:
         if codes.shape[0] < MIN_RECORDS:
             raise self.rep.fail(f"input holds fewer than {MIN_RECORDS} records"
                                 + (" after merging rows by subject id" if self.schema.subject_id else ""))
-        out = EncodedTable(codes, self.domains)
+        out = EncodedTable(codes, self.domains, summary=IngestSummary(
+            input_rows=self.n_rows, records=int(codes.shape[0]),
+            rows_without_id=self.rows_without_id if self.schema.subject_id else self.n_rows,
+            outside_domain=self.outside_domain,
+        ))
         out.validate()
         return out
 
@@ -486,22 +463,21 @@ def check_columns(names: list[str], schema: Schema, rep: ErrorReporter) -> None:
             raise rep.fail("declared column is not in the input", column=spec.name)
     if schema.extra_columns == "error":
         declared = set(schema.names)
-        for name in names:
-            if str(name).strip() not in declared:
-                raise rep.fail("input column is not declared in the schema "
-                               "(set [dataset] extra_columns = \"ignore\" to skip it)", column=str(name).strip())
+        for i, name in enumerate(names):
+            if str(name).strip() not in declared:  # named by position: it may be a value
+                raise rep.fail(f"input column {i + 1} of the header is not declared in the schema "
+                               "(set [dataset] extra_columns = \"ignore\" to skip it; a file "
+                               "without a header line also gives this)")
 
 
 def encode_stream(stream: RecordStream, schema: Schema, rep: ErrorReporter,
-                  progress: ProgressReporter = SILENT, summary: ReadSummary | None = None) -> EncodedTable:
-    """Validate and encode a stream of raw batches (see the module docstring); ``summary``
-    receives the (private) counts of recoded values."""
+                  progress: ProgressReporter = SILENT) -> EncodedTable:
+    """Validate and encode a stream of raw batches (see the module docstring)."""
     with progress.task("read", "reading and validating records", unit="rows") as task:
-        return _encode_batches(stream, schema, rep, task, summary)
+        return _encode_batches(stream, schema, rep, task)
 
 
-def _encode_batches(stream: RecordStream, schema: Schema, rep: ErrorReporter, task: Task,
-                    summary: ReadSummary | None = None) -> EncodedTable:
+def _encode_batches(stream: RecordStream, schema: Schema, rep: ErrorReporter, task: Task) -> EncodedTable:
     batches = stream.batches
     first: pa.RecordBatch | None = None
     if stream.text:  # a text file's reader problems come before any check of its columns
@@ -519,7 +495,7 @@ def _encode_batches(stream: RecordStream, schema: Schema, rep: ErrorReporter, ta
             pass
         stream.finish()
         raise
-    encoder = BlockEncoder(schema, stream.names, rep, summary)
+    encoder = BlockEncoder(schema, stream.names, rep)
     if first is not None:
         encoder.add(first)
         task.advance(first.num_rows)

@@ -40,7 +40,9 @@ import pandas as pd
 from ptsynth.aggregates import AggregateRelease
 from ptsynth.errors import BundleError, ConfigError, LedgerError, PtsynthError
 from ptsynth.privacy import Ledger
+from ptsynth.release.recovery import OWNER_FILE, owner, sweep_staging, write_owner_file
 from ptsynth.schema import Schema
+from ptsynth.spreadsheet import restore
 from ptsynth.table import EncodedTable
 
 #: Manifest schema versions this ptsynth reads.
@@ -78,12 +80,14 @@ class BundleWriter:
     the block without a commit discards the staging folder.
     """
 
-    def __init__(self, out_dir: str | Path, *, overwrite: bool = False) -> None:
+    def __init__(self, out_dir: str | Path, *, overwrite: bool = False,
+                 release_id: str = "") -> None:
         self.out_dir = Path(out_dir)
         self.overwrite = overwrite
         check_output_folder(self.out_dir, overwrite=overwrite)
         try:
             self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+            sweep_staging(self.out_dir)  # what killed runs left beside this bundle
             self.staging = Path(
                 tempfile.mkdtemp(prefix=f".{self.out_dir.name}.", dir=self.out_dir.parent)
             )
@@ -92,6 +96,8 @@ class BundleWriter:
                 f"cannot create the bundle folder there ({exc.strerror or type(exc).__name__})",
                 key="--out", file=str(self.out_dir),
             ) from None
+        self.owner = owner(out_dir=self.out_dir, staging=self.staging, release_id=release_id)
+        write_owner_file(self.staging, self.owner)
         self.committed = False
 
     def __enter__(self) -> BundleWriter:
@@ -106,7 +112,8 @@ class BundleWriter:
         return self.staging / name
 
     def files(self) -> list[str]:
-        return sorted(p.name for p in self.staging.iterdir() if p.is_file())
+        return sorted(p.name for p in self.staging.iterdir()
+                      if p.is_file() and not p.name.startswith("."))
 
     def public_hashes(self) -> dict[str, str]:
         """sha256 of each public file written so far (the manifest itself excepted)."""
@@ -117,11 +124,16 @@ class BundleWriter:
         }
 
     def commit(self) -> Path:
-        """Flush every staged file to disk and move the bundle into place."""
+        """Set file modes by policy, flush every staged file to disk and move the bundle into
+        place. Public files are readable by all (0644), private ones by the owner only (0600),
+        whatever the umask."""
+        (self.staging / OWNER_FILE).unlink(missing_ok=True)
         for path in self.staging.iterdir():
             if path.is_file():
+                path.chmod(0o644 if path.name in PUBLIC_FILES else 0o600)
                 with open(path, "rb") as fh:
                     os.fsync(fh.fileno())
+        self.staging.chmod(0o755)
         if self.out_dir.exists():
             if not self.overwrite and any(self.out_dir.iterdir()):
                 raise ConfigError("output folder appeared while the release ran",
@@ -247,24 +259,12 @@ class Bundle:
     @cached_property
     def synthetic(self) -> pd.DataFrame:
         """The released synthetic records as strings, missing as ``""``."""
-        path = self.path / SYNTHETIC
-        try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-        except (OSError, ValueError, pd.errors.ParserError):
-            raise BundleError("cannot be read as CSV", file=str(path)) from None
+        return read_public_csv(self.path / SYNTHETIC)
 
     @cached_property
     def synthetic_table(self) -> EncodedTable:
         """The synthetic records encoded over the release's public domains."""
-        from ptsynth.ingest import read_records
-
-        path = self.path / SYNTHETIC
-        try:
-            released = read_records(path, self.schema.released(), file_label=str(path))
-        except PtsynthError as exc:
-            raise BundleError(f"does not match the release's schema ({exc.rule})",
-                              file=str(path)) from None
-        return EncodedTable(released.codes, self.schema.encoded_domains())
+        return encode_released(self.synthetic, self.schema, label=str(self.path / SYNTHETIC))
 
     @cached_property
     def aggregates(self) -> AggregateRelease:
@@ -290,6 +290,27 @@ class Bundle:
         return (f"Bundle({str(self.path)!r}, release {self.release_id}, synthesizer "
                 f"{self.synthesizer}, epsilon={self.epsilon:.4g}, delta={self.delta:.3g}"
                 f"{', SEEDED TEST BUNDLE' if self.seeded else ''})")
+
+
+def read_public_csv(path: Path) -> pd.DataFrame:
+    """A public CSV of a bundle as strings (missing ``""``), formula neutralisation undone."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except (OSError, ValueError, pd.errors.ParserError):
+        raise BundleError("cannot be read as CSV", file=str(path)) from None
+    return restore(frame)
+
+
+def encode_released(frame: pd.DataFrame, schema: Schema, *, label: str) -> EncodedTable:
+    """Released records (strings in the input's shape) encoded over ``schema``'s public domains
+    (see :meth:`Schema.released`): the same codes the release had."""
+    from ptsynth.ingest import read_records
+
+    try:
+        released = read_records(frame, schema.released(), file_label=label)
+    except PtsynthError as exc:
+        raise BundleError(f"does not match the release's schema ({exc.rule})", file=label) from None
+    return EncodedTable(released.codes, schema.encoded_domains())
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:

@@ -267,6 +267,6 @@ def recode_to_bins(table: EncodedTable, schema: Schema, cuts: dict[str, list[int
             codes[:, j] = lut[col]
         else:
             codes[:, j] = col
-    out = EncodedTable(codes, domains)
+    out = EncodedTable(codes, domains, summary=table.summary)
     out.validate()
     return out
