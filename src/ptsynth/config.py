@@ -23,6 +23,11 @@ Layout::
                   is an error naming the key
     [evaluation]  target?, holdout_fraction = 0.0 (each person is kept out of every measurement with
                   this probability, independently: the private evaluation's unseen records)
+    [showcase]    optional, the public showcase page (:mod:`ptsynth.showcase`): title?, time?,
+                  geography? (column names), geography_codes? ("iso3166_alpha3" |
+                  "iso3166_alpha2" | "us_state"), demographics? (columns: age band, then sex),
+                  exploitation? (columns), [[showcase.pages]] title + columns; detected from
+                  the columns' names, kinds and labels where absent
     [[columns]]   see :mod:`ptsynth.schema`
     [[hierarchies]], [[constraints]]   public structure: see :mod:`ptsynth.structure`
 """
@@ -41,8 +46,8 @@ from ptsynth.schema import Schema
 from ptsynth.synth import registry
 from ptsynth.synth.options import options_dict
 
-_TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "columns", "hierarchies",
-                       "constraints"})
+_TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "showcase", "columns",
+                       "hierarchies", "constraints"})
 _DATASET_KEYS = frozenset(
     {"name", "subject_id", "ledger", "lifetime_epsilon", "lifetime_delta", "extra_columns",
      "missing_values", "domains_confirmed", "description", "source"}
@@ -54,6 +59,11 @@ _RELEASE_KEYS = frozenset({"reporting_length", "k", "synthesizer", "rows", "dp_b
 #: Default share of the release budget spent on DP bin edges (when a column asks for them).
 DEFAULT_DP_BINS_SHARE = 0.05
 _EVAL_KEYS = frozenset({"target", "holdout_fraction"})
+_SHOWCASE_KEYS = frozenset(
+    {"title", "time", "geography", "geography_codes", "demographics", "exploitation", "pages"}
+)
+#: Code systems a showcase map knows (``[showcase] geography_codes``).
+GEOGRAPHY_CODES = ("iso3166_alpha3", "iso3166_alpha2", "us_state")
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,80 @@ class ReleaseOptions:
 class EvaluationConfig:
     target: str | None = None
     holdout_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class ShowcasePage:
+    title: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ShowcaseConfig:
+    """The optional ``[showcase]`` section: which columns the breakdown pages use.
+
+    ``None`` / empty means "detect from the columns' names, kinds and labels"
+    (:mod:`ptsynth.showcase.layout`).
+    """
+
+    title: str | None = None
+    time: str | None = None
+    geography: tuple[str, ...] = ()
+    geography_codes: str | None = None
+    demographics: tuple[str, ...] = ()
+    exploitation: tuple[str, ...] = ()
+    pages: tuple[ShowcasePage, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in ("title", "time", "geography_codes"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        for key in ("geography", "demographics", "exploitation"):
+            if getattr(self, key):
+                out[key] = list(getattr(self, key))
+        if self.pages:
+            out["pages"] = [{"title": p.title, "columns": list(p.columns)} for p in self.pages]
+        return out
+
+
+def _showcase(data: Mapping[str, Any], ctx: _Ctx) -> ShowcaseConfig:
+    tab = _table(data, "showcase", _SHOWCASE_KEYS, ctx, required=False)
+    w = "[showcase]"
+
+    def names(key: str) -> tuple[str, ...]:
+        v = tab.get(key, [])
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+            raise ctx(w, f"{key} must be a column name or a list of column names")
+        return tuple(v)
+
+    for key in ("title", "time"):
+        if key in tab and (not isinstance(tab[key], str) or not tab[key]):
+            raise ctx(w, f"{key} must be a non-empty string")
+    codes = tab.get("geography_codes")
+    if codes is not None and codes not in GEOGRAPHY_CODES:
+        raise ctx(w, f"geography_codes must be one of {', '.join(GEOGRAPHY_CODES)}")
+    pages = []
+    raw_pages = tab.get("pages", [])
+    if not isinstance(raw_pages, list):
+        raise ctx(w, "pages must be a list of tables ([[showcase.pages]])")
+    for i, page in enumerate(raw_pages):
+        where = f"[[showcase.pages]] #{i + 1}"
+        if not isinstance(page, Mapping) or set(page) - {"title", "columns"}:
+            raise ctx(where, "must be a table with title and columns")
+        title, cols = page.get("title"), page.get("columns")
+        if not isinstance(title, str) or not title:
+            raise ctx(where, "title must be a non-empty string")
+        if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
+            raise ctx(where, "columns must be a non-empty list of column names")
+        pages.append(ShowcasePage(title, tuple(cols)))
+    return ShowcaseConfig(
+        title=tab.get("title"), time=tab.get("time"), geography=names("geography"),
+        geography_codes=codes, demographics=names("demographics"),
+        exploitation=names("exploitation"), pages=tuple(pages),
+    )
 
 
 class _Ctx:
@@ -221,6 +305,7 @@ class ReleaseConfig:
     path: Path | None = None
     #: Things the steward should know (e.g. a reporting length capped at the column count).
     warnings: tuple[str, ...] = ()
+    showcase: ShowcaseConfig = field(default_factory=ShowcaseConfig)
 
     @property
     def domains_confirmed(self) -> bool:
@@ -350,6 +435,12 @@ class ReleaseConfig:
             target not in schema.names or schema.column(target).kind in ("subject_id", "set")
         ):
             raise ctx("[evaluation]", "target must name a declared single-valued column")
+        showcase = _showcase(data, ctx)
+        released = {c.name for c in schema.data_columns}
+        for col in (showcase.time, *showcase.geography, *showcase.demographics,
+                    *showcase.exploitation, *(c for pg in showcase.pages for c in pg.columns)):
+            if col is not None and col not in released:
+                raise ctx("[showcase]", f"{col!r} is not a released column")
         warnings = list(schema.warnings)
         n_columns = len(schema.encoded_domains())
         if release.reporting_length > n_columns:
@@ -357,7 +448,7 @@ class ReleaseConfig:
                             f"{n_columns} encoded columns: capped at {n_columns}")
             release = replace(release, reporting_length=n_columns)
         return cls(dataset=dataset, privacy=privacy, release=release, evaluation=evaluation,
-                   schema=schema, path=p, warnings=tuple(warnings))
+                   schema=schema, path=p, warnings=tuple(warnings), showcase=showcase)
 
     def to_dict(self) -> dict[str, Any]:
         """TOML-ready dict (``tomli_w.dumps``); ``None`` fields are omitted, paths as strings."""
@@ -395,7 +486,7 @@ class ReleaseConfig:
         if self.evaluation.target is not None:
             ev["target"] = self.evaluation.target
         cols = self.schema.to_dict()
-        return {
+        out = {
             "dataset": ds,
             "privacy": {"epsilon": self.privacy.epsilon, "delta": self.privacy.delta},
             "release": rel,
@@ -403,3 +494,7 @@ class ReleaseConfig:
             "columns": cols,
             **self.schema.structure_dict(),
         }
+        showcase = self.showcase.to_dict()
+        if showcase:
+            out["showcase"] = showcase
+        return out

@@ -24,6 +24,8 @@ BUNDLE_FILES = {
     "report.json",
     "report.html",
     "manifest.json",
+    "model.json",
+    "showcase.html",
 }
 
 
@@ -65,7 +67,8 @@ def test_manifest_records_hashes_and_seed_mode(bundle: Path, demo_csv: Path) -> 
     assert manifest["randomness"]["secure"] is False
     assert "NOT FOR RELEASE" in manifest["randomness"]["mode"]
     # public files are hashed; private reports are listed but never hashed in public
-    assert set(manifest["outputs"]) == {"aggregates.csv", "aggregates.parquet", "synthetic.csv", "budget.json"}
+    assert set(manifest["outputs"]) == {"aggregates.csv", "aggregates.parquet", "synthetic.csv",
+                                        "budget.json", "model.json", "showcase.html"}
     for name, digest in manifest["outputs"].items():
         assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == digest
     assert {"report.json", "report.html"} <= set(manifest["files"]["private"])

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from ptsynth.cli import data, evaluate, release
+from ptsynth.cli import data, evaluate, query, release
 from ptsynth.cli.budget import budget_app
 from ptsynth.cli.common import out
 
@@ -33,6 +33,8 @@ app.command("init")(data.init)
 app.command("validate")(data.validate)
 app.command("release")(release.release)
 app.command("evaluate")(evaluate.evaluate)
+app.command("query")(query.query)
+app.command("showcase")(query.showcase)
 app.add_typer(budget_app, name="budget", help="Inspect and assert privacy-budget ledgers (for CI).")
 
 

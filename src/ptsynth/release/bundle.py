@@ -16,6 +16,10 @@ file                        visibility  what
 ``aggregates.csv``          public      SDS ``selections`` / ``protected_count``, every count ≥ k
 ``aggregates.parquet``      public      the same, with the public parameters (σ per length, …)
 ``budget.json``             public      the release's hash-chained privacy ledger
+``model.json``              public      the fitted synthesizer (:mod:`ptsynth.synth.persist`): DP
+                                        measurements and what was estimated from them only
+``showcase.html``           public      the offline explorer page (:mod:`ptsynth.showcase`), built
+                                        from the other public files only
 ``manifest.json``           public      versions, public config, hashes, randomness, warnings
 ``report.json``             private     utility and disclosure risk against the real records
 ``report.html``             private     the same, for a person
@@ -52,12 +56,14 @@ LEDGER = "budget.json"
 SYNTHETIC = "synthetic.csv"
 AGGREGATES_CSV = "aggregates.csv"
 AGGREGATES_PARQUET = "aggregates.parquet"
+MODEL = "model.json"
+SHOWCASE = "showcase.html"
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
 
 #: Files of a bundle and who may see them. Evaluation compares with the real records, so it is
 #: for the data steward only unless it is itself computed with DP.
-PUBLIC_FILES = (AGGREGATES_CSV, AGGREGATES_PARQUET, SYNTHETIC, LEDGER, MANIFEST)
+PUBLIC_FILES = (AGGREGATES_CSV, AGGREGATES_PARQUET, SYNTHETIC, LEDGER, MODEL, SHOWCASE, MANIFEST)
 PRIVATE_FILES = (REPORT_JSON, REPORT_HTML)
 
 
@@ -273,6 +279,27 @@ class Bundle:
         if not path.is_file():
             raise BundleError("the bundle has no aggregates.parquet", file=str(self.path))
         return AggregateRelease.read_parquet(path, self.schema.encoded_domains())
+
+    @cached_property
+    def model(self) -> Any:
+        """The published fitted synthesizer (``model.json``), loaded without executing code."""
+        from ptsynth.synth import persist
+
+        path = self.path / MODEL
+        if not path.is_file():
+            raise BundleError("the bundle publishes no model.json (written by ptsynth 0.1 "
+                              "releases from this version on)", file=str(self.path))
+        return persist.load(path)
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / MODEL).is_file()
+
+    def count(self, where: dict[str, Any] | None = None, by: Any = None) -> Any:
+        """Count query with source and uncertainty (see :func:`ptsynth.query.count`)."""
+        from ptsynth.query import count
+
+        return count(self, where=where, by=by)
 
     # -- private contents, only when asked ----------------------------------------------------
     def private_report(self) -> dict[str, Any]:

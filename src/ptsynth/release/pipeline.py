@@ -56,6 +56,7 @@ from ptsynth.release.bundle import (
     AGGREGATES_PARQUET,
     LEDGER,
     MANIFEST,
+    MODEL,
     REPORT_HTML,
     REPORT_JSON,
     SYNTHETIC,
@@ -66,7 +67,7 @@ from ptsynth.release.dp_bins import plan_dp_bins, read_schema, resolve_dp_bins
 from ptsynth.release.manifest import build_manifest, json_default
 from ptsynth.release.protect import check_k_anonymity, enforce_k_anonymity
 from ptsynth.spreadsheet import neutralise
-from ptsynth.synth import registry
+from ptsynth.synth import persist, registry
 from ptsynth.synth.base import Synthesizer
 from ptsynth.table import EncodedTable
 
@@ -532,6 +533,8 @@ def _release_steps(
     aggregates.write_parquet(writer.path(AGGREGATES_PARQUET))
     ledger = accountant.ledger()
     ledger.write(writer.path(LEDGER))
+    # Public: DP measurements and what was estimated from them (ptsynth.synth.persist).
+    persist.save(synth, writer.path(MODEL))
 
     provenance_key = secrets.token_bytes(32)
     report = _release_section(cfg, release_id, provenance_key, train, holdout, synthetic,
@@ -555,6 +558,10 @@ def _release_steps(
         provenance_key=provenance_key, ledger_head_hash=ledger.head_hash,
     )
     writer.path(MANIFEST).write_text(json.dumps(manifest, indent=2, default=json_default))
+    # The public showcase page, from the staged public files only (ptsynth.showcase).
+    from ptsynth.showcase.build import stage_showcase
+
+    manifest = stage_showcase(writer, manifest)
     task.finish()
     return Release(
         out_dir=writer.out_dir,
@@ -590,7 +597,8 @@ def _release_section(
         "release_id": release_id,
         "provenance": {
             "key": provenance_key.hex(),
-            "use": "manifest.json input.hmac_sha256 = HMAC-SHA256(key, input bytes): lets "
+            "use": "manifest.json input.hmac_sha256 = HMAC-SHA256(key, the input file's bytes, or a "
+            "database query's text and streamed rows, see input.covers): lets "
             "the steward check which input a bundle came from; keep the key private",
         },
         "release": {
