@@ -251,3 +251,21 @@ def test_a_config_with_a_lifetime_ledger_is_charged(frame: pd.DataFrame, tmp_pat
         third.fit(frame)
     assert third.get_budget().entries == [] and not third.fitted
     assert DatasetLedger(path).spent_rho == pytest.approx(2 * one)
+
+
+def test_dp_bin_edges_are_measured_with_a_config_and_refused_without(frame: pd.DataFrame) -> None:
+    settings = ptsynth.ReleaseConfig.load(demo_config_path()).to_dict()
+    settings["columns"] = [c for c in settings["columns"] if c["name"] in COLUMNS]
+    age = next(c for c in settings["columns"] if c["name"] == "age")
+    age.update(bins="dp-quantiles", count=4, range=[0, 120], resolution=1)
+    age.pop("labels", None)
+    config = ptsynth.ReleaseConfig.from_dict(settings)
+    synth = DPSynthesizer(config, epsilon=1.0, method="aggregate", seed=8).fit(frame)
+    edges = synth.get_schema().column("age").bins
+    assert len(edges) == 5 and edges[0] == 0 and edges[-1] == 120  # measured interior edges
+    assert any("dp bin" in e.query.lower() or "quantile" in e.query.lower()
+               for e in synth.get_budget().entries)
+    assert synth.get_budget().total["epsilon"] == pytest.approx(1.0)  # within the same budget
+    assert list(synth.sample(30)["age"].cat.categories) == list(synth.get_schema().column("age").labels)
+    with pytest.raises(ConfigError, match="dp-quantiles"):
+        DPSynthesizer(config.schema, epsilon=1.0)

@@ -53,6 +53,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,8 @@ class DPSynthesizer:
         self._options = build_options(registry.get(self._name).Options, options,
                                       where=f"DPSynthesizer(method={method!r})")
         self._progress = progress
-        self._dataset: Any = None  # a release config's DatasetConfig (its lifetime ledger)
+        self._config: ReleaseConfig | None = None  # its lifetime ledger, its DP-bins share
+        self._dataset: Any = None
         self._resolved: Any = None
         self._schema: Schema | None = None
         self._table_name = table_name or "table"
@@ -158,7 +160,7 @@ class DPSynthesizer:
                 raise ConfigError("a release config carries its own domains; drop domains=",
                                   key="domains")
             self._schema = metadata.schema
-            self._dataset = metadata.dataset
+            self._config, self._dataset = metadata, metadata.dataset
             self._table_name = table_name or metadata.dataset.name
             if not metadata.domains_confirmed:
                 self._unconfirmed = [c.name for c in metadata.schema.data_columns]
@@ -174,6 +176,9 @@ class DPSynthesizer:
             self._unconfirmed = self._resolved.unconfirmed
             if not self._unconfirmed:
                 self._schema = self._resolved.schema()
+        if self._config is None and self._schema is not None and self._schema.dp_bin_columns:
+            raise ConfigError("DP bin edges (bins = 'dp-quantiles') are measured with a release "
+                              "config's budget share: pass the ReleaseConfig", key="bins")
         self._synth: Any = None
         self._ledger: Ledger | None = None
         self._rng: RandomSource | None = None
@@ -248,6 +253,7 @@ class DPSynthesizer:
         """
         from ptsynth.counting import NumpyBackend
         from ptsynth.ingest import read_records
+        from ptsynth.release.dp_bins import read_schema, resolve_dp_bins
         from ptsynth.release.pipeline import (
             CHARGED_FAILURES,
             failure_reason,
@@ -267,7 +273,8 @@ class DPSynthesizer:
 
             frame = parse_datetimes(frame, self._resolved.table.datetime_formats)
         progress = reporter(progress if progress is not None else self._progress)
-        table = read_records(frame, schema, progress=progress)  # nothing spent yet
+        # nothing spent yet; DP-bins columns are read on their public candidate grid
+        table = read_records(frame, read_schema(schema), progress=progress)
         rng = random_source(self.seed)
         release_id = new_release_id()
         accountant = Accountant(self.epsilon, self.delta, rng=rng, release_id=release_id,
@@ -277,9 +284,14 @@ class DPSynthesizer:
             lifetime.reserve(release_id, accountant.target_rho, detail={
                 "pid": os.getpid(), "host": socket.gethostname(), "release_id": release_id,
                 "by": "DPSynthesizer.fit"})
-        synth = registry.get(self._name).create(
-            self._options, reporting_length=self.reporting_length, k=self.k)
         try:
+            if self._config is not None and schema.dp_bin_columns:  # the edges, then the rest
+                config, table, _ = resolve_dp_bins(replace(self._config, schema=schema), table,
+                                                   accountant, progress)
+                schema = config.schema
+            synth = registry.get(self._name).create(
+                self._options, reporting_length=self.reporting_length, k=self.k,
+                structural_zeros=schema.structural_zeros)
             synth.fit(NumpyBackend(table), accountant, progress=progress)
         except BaseException as exc:
             # As a failed release: nothing left this object, so it is refunded unless the
@@ -408,7 +420,7 @@ class DPSynthesizer:
             "parameters": self.get_parameters(),
             "table_name": self._table_name,
             "schema": {"subject_id": schema.subject_id, "extra_columns": schema.extra_columns,
-                       "columns": schema.to_dict()},
+                       "columns": schema.to_dict(), **schema.structure_dict()},
             "domains_from_data": list(self._domains_from_data),
             "warnings": list(self._warnings),
             "budget": self._ledger.to_dict(),
@@ -464,7 +476,9 @@ class DPSynthesizer:
             params = dict(body["parameters"])
             schema_doc = body["schema"]
             schema = Schema.from_dict(schema_doc["columns"], subject_id=schema_doc["subject_id"],
-                                      extra_columns=schema_doc["extra_columns"], source=source)
+                                      extra_columns=schema_doc["extra_columns"], source=source,
+                                      hierarchies=schema_doc.get("hierarchies", ()),
+                                      constraints=schema_doc.get("constraints", ()))
             ledger = Ledger.from_dict(body["budget"], source=f"{source} budget")
             model = persist.from_document(body["model"], source=f"{source} model")
             options = {k: params[k] for k in persist_option_names(params["synthesizer"])}

@@ -447,7 +447,7 @@ def column_to_sdv(col: ColumnSpec) -> dict[str, Any]:
         return {**out, "range_is_nullable": True}
     if col.kind == "numeric":
         out = {"sdtype": "numerical"}
-        if col.out_of_range == "error":  # clipped values may lie outside the edges
+        if col.bins and col.out_of_range == "error":  # clipped values may lie outside the edges
             out.update(range_min=_number(col.bins[0]), range_max=_number(col.bins[-1]))
         return {**out, **nullable}
     if col.kind == "date":

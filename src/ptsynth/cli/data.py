@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from ptsynth.cli.common import QUIET_HELP, guarded, out, progress_display, warn
+from ptsynth.cli.common import QUIET_HELP, err, guarded, out, progress_display, warn
 from ptsynth.cli.inputs import DATA_HELP, QUERY_HELP, TABLE_HELP, records_input
 from ptsynth.errors import InputError
 
@@ -81,9 +82,14 @@ def validate(
         warn(line)
     records = records_input(data, cfg, query=query, table=table)
     label = str(records) if isinstance(records, Path) else None
+    # DP-bins columns are checked against their public candidate grid (nothing is measured)
     with progress_display(quiet) as progress:
-        encoded = read_records(records, cfg.schema, file_label=label, progress=progress)
-    out.print(f"ok: {encoded.n_records} persons, {encoded.n_columns} encoded columns")
+        encoded = read_records(records, cfg.schema.with_candidate_grids(), file_label=label,
+                               progress=progress)
+    if encoded.summary is not None:
+        for line in encoded.summary.outside_domain_lines():  # private: the steward's terminal
+            err.print(f"[bold yellow]NOTE (private):[/] {escape(line)}", highlight=False)
+    out.print(f"ok: {encoded.n_records} persons, {len(cfg.schema.encoded_domains())} encoded columns")
     noise = expected_noise_sd(cfg)
     if encoded.n_records < MIN_RECORDS_PER_NOISE_SD * noise:
         warn(f"{encoded.n_records} persons is likely too few for epsilon={cfg.privacy.epsilon:g}: a "
