@@ -305,3 +305,92 @@ def test_check_matches_brute_force(t, k, L):
         expected = sum(1 for v in counts[ell].values() if v < k)
         assert r["violations"].get(ell, 0) == expected
     assert r["ok"] == (smallest is None or smallest >= k)
+
+
+# -- the issue's utility targets, on a fitted model (slow) ----------------------------------------
+def _tvd3(real: EncodedTable, synth: EncodedTable) -> float:
+    """Mean 3-way TVD over all column triples (the private report's figure)."""
+    from ptsynth.counting import cell_key
+
+    out = []
+    for cols in itertools.combinations(range(real.n_columns), 3):
+        sizes = [real.domains[c].size for c in cols]
+        cells = int(np.prod(sizes))
+        a = np.bincount(cell_key(real.codes[:, list(cols)], sizes), minlength=cells)
+        b = np.bincount(cell_key(synth.codes[:, list(cols)], sizes), minlength=cells)
+        out.append(0.5 * np.abs(a / a.sum() - b / b.sum()).sum())
+    return float(np.mean(out))
+
+
+def _targets(data, config, k: int = 10, seed: int = 1):
+    """(real, synthetic before, after default enforcement, after suppression only, report)."""
+    from ptsynth.config import ReleaseConfig
+    from ptsynth.privacy import Accountant
+    from ptsynth.release import pipeline
+
+    cfg = ReleaseConfig.load(config)
+    rng = seeded_random(seed)
+    real = pipeline.read(data, cfg)
+    synth = pipeline.measure(cfg, real, Accountant(1.0, 1e-6, rng=rng, release_id="t"))
+    before = pipeline.synthesize(cfg, synth, rng, [])
+    qi = list(cfg.schema.quasi_identifiers)
+    after, rep = enforce_k_anonymity(before, qi, k=k, reporting_length=3, rng=seeded_random(2))
+    supp, _ = enforce_k_anonymity(before, qi, k=k, reporting_length=3, rng=seeded_random(2),
+                                  steps=())
+    return real, before, after, supp, rep, real.indices(qi)
+
+
+def _blank_rise(before: EncodedTable, after: EncodedTable, qi) -> float:
+    rise = 0.0
+    for j in qi:
+        mc = before.domains[j].missing_code
+        if mc is not None:
+            rise = max(rise, float((after.codes[:, j] == mc).mean() - (before.codes[:, j] == mc).mean()))
+    return rise
+
+
+def _categories_lost(real: EncodedTable, after: EncodedTable, qi, k: int) -> int:
+    lost = 0
+    for j in qi:
+        size, mc = real.domains[j].size, real.domains[j].missing_code
+        r = np.bincount(real.codes[:, j], minlength=size)
+        a = np.bincount(after.codes[:, j], minlength=size)
+        lost += sum(1 for v in range(size) if v != mc and r[v] >= 2 * k and a[v] == 0)
+    return lost
+
+
+@pytest.mark.slow
+def test_targets_on_the_demo_data(tmp_path):
+    """README demo, k = 10, length 3, epsilon 1: no blank share up by more than 2 points, every
+    category with at least 2k real records kept, nobody dropped, and the 3-way TVD close to
+    before. Measured +16% (seed 1) to +22% (seed 2): 71% of the synthetic records sit in a
+    combination seen fewer than 10 times, so most must move (blanking cost +400%); the
+    issue's 10% is met on ctdc_vp, not here (see benchmarks/README.md)."""
+    from ptsynth.demo import demo_config_path, generate_demo
+
+    path = tmp_path / "demo.csv"
+    generate_demo(20_000, 1, path)
+    real, before, after, supp, rep, qi = _targets(path, demo_config_path())
+    assert rep["check"]["ok"] and rep["dropped_records"] == 0
+    assert _blank_rise(before, after, qi) <= 0.02
+    assert _categories_lost(real, after, qi, 10) == 0
+    t0, t1, ts = _tvd3(real, before), _tvd3(real, after), _tvd3(real, supp)
+    assert t1 <= 1.25 * t0
+    assert ts - t0 > 10 * (t1 - t0)  # blanking, the earlier method, costs far more
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_targets_on_ctdc_vp(shared_data, tmp_path):
+    """The issue's targets in full on the CTDC victim-perpetrator data (k = 10, length 3)."""
+    from pathlib import Path
+
+    data = shared_data / "ctdc_vp" / "CTDC_VPsynthetic_condensed.csv"
+    if not data.exists():
+        pytest.skip("CTDC VP synthetic data absent")
+    config = Path(__file__).resolve().parents[2] / "configs" / "ctdc_vp.toml"
+    real, before, after, supp, rep, qi = _targets(data, config)
+    assert rep["check"]["ok"] and rep["dropped_records"] == 0
+    assert _blank_rise(before, after, qi) <= 0.02
+    assert _categories_lost(real, after, qi, 10) == 0
+    assert _tvd3(real, after) <= 1.10 * _tvd3(real, before)

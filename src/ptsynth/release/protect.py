@@ -83,6 +83,8 @@ DONOR_CANDIDATES = 4096
 DONOR_PAIRS = 1 << 22
 #: Extra distance, in changed values, for each value a neighbour would blank.
 BLANK_COST = 1.0
+#: Records recoded per batch (the weights are a (records x values) array).
+RECODE_CHUNK = 1 << 16
 #: Fresh records drawn per record to replace, and attempts, when redrawing.
 REDRAW_FACTOR = 4
 REDRAW_ATTEMPTS = 6
@@ -288,9 +290,16 @@ class _Enforcer:
 
     # -- step 1: recode one value ------------------------------------------------------------
     def recode(self, rows: np.ndarray, degree: np.ndarray) -> np.ndarray:
-        """Recode what can be recoded; returns the records left as they were."""
+        """Recode what can be recoded; returns the records left as they were. Records are
+        taken :data:`RECODE_CHUNK` at a time (bounded memory; later chunks see the counts
+        after the earlier ones moved)."""
         if "recode" not in self.steps:
             return rows
+        left = [self._recode_chunk(rows[i:i + RECODE_CHUNK], degree[i:i + RECODE_CHUNK])
+                for i in range(0, rows.size, RECODE_CHUNK)]
+        return np.concatenate(left) if left else rows
+
+    def _recode_chunk(self, rows: np.ndarray, degree: np.ndarray) -> np.ndarray:
         m = rows.size
         codes = self.full[rows]
         rq = codes[:, self.qi]

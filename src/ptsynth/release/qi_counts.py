@@ -43,15 +43,18 @@ class ProfileIndex:
 
     Profiles are only ever appended (an id stays valid); their multiplicities live in the
     caller. Vectors are packed into one int64 mixed-radix key when the product domain fits,
-    else looked up through a pandas ``MultiIndex`` (still a hash, still vectorised).
+    else looked up through a pandas ``MultiIndex`` (still a hash, still vectorised). New
+    profiles go to a small second hash, merged into the main one once it holds an eighth as
+    many, so adding a few profiles never rehashes all of them.
     """
 
     def __init__(self, vectors: np.ndarray, sizes: Sequence[int]) -> None:
         self.sizes = [int(s) for s in sizes]
         self._packed = n_cells(self.sizes) < MAX_CELLS
         self.vectors = np.zeros((0, len(self.sizes)), dtype=vectors.dtype)
-        self._index: pd.Index = self._make_index(self.vectors)
-        self._fresh: list[np.ndarray] = []
+        self._main = self._make_index(self.vectors)
+        self._main_size = 0
+        self._recent = self._make_index(self.vectors)
 
     def _keys(self, vectors: np.ndarray) -> np.ndarray | pd.MultiIndex:
         if self._packed:
@@ -66,28 +69,27 @@ class ProfileIndex:
         """The id of each vector (shape ``(m, q)``), adding the ones not seen yet."""
         if vectors.shape[0] == 0:
             return np.zeros(0, dtype=np.int64)
-        keys = self._keys(vectors)
-        codes, uniques = pd.factorize(keys)
+        codes, uniques = pd.factorize(self._keys(vectors))
         codes = np.asarray(codes, dtype=np.int64)
-        if isinstance(uniques, pd.MultiIndex):
-            first = np.zeros(len(uniques), dtype=np.int64)
-            first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-            uvec = vectors[first]
-            found = self._index.get_indexer(uniques)
-        else:
-            uvec = None
-            found = self._index.get_indexer(pd.Index(uniques))
-        found = np.asarray(found, dtype=np.int64)
-        new = np.flatnonzero(found < 0)
-        if new.size:
-            if uvec is None:
-                first = np.zeros(len(uniques), dtype=np.int64)
-                first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-                uvec = vectors[first]
-            added = uvec[new]
-            found[new] = self.vectors.shape[0] + np.arange(new.size)
-            self.vectors = np.concatenate([self.vectors, added.astype(self.vectors.dtype)])
-            self._index = self._make_index(self.vectors)
+        first = np.zeros(len(uniques), dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+        uvec = vectors[first]
+        wanted = uniques if isinstance(uniques, pd.MultiIndex) else pd.Index(uniques)
+        found = np.asarray(self._main.get_indexer(wanted), dtype=np.int64)
+        rest = np.flatnonzero(found < 0)
+        if rest.size and len(self._recent):
+            hit = np.asarray(self._recent.get_indexer(wanted[rest]), dtype=np.int64)
+            found[rest[hit >= 0]] = self._main_size + hit[hit >= 0]
+            rest = rest[hit < 0]
+        if rest.size:
+            found[rest] = self.vectors.shape[0] + np.arange(rest.size)
+            self.vectors = np.concatenate([self.vectors, uvec[rest].astype(self.vectors.dtype)])
+            if self.vectors.shape[0] - self._main_size > max(1024, self._main_size // 8):
+                self._main = self._make_index(self.vectors)
+                self._main_size = self.vectors.shape[0]
+                self._recent = self._make_index(self.vectors[:0])
+            else:
+                self._recent = self._make_index(self.vectors[self._main_size:])
         return found[codes]
 
     @property
