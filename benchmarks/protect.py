@@ -18,8 +18,9 @@ categories with at least 2k real records absent after (and before) enforcement, 
 records changed, and CPU / wall seconds of the enforcement.
 
 ``scale``: synthetic-like records (sampled from a model fitted on the demo data) at each size,
-enforced in a fresh process that loads them from disk; prints wall and CPU seconds of the
-enforcement and that process's peak RSS (``VmHWM``) next to its RSS once the table is loaded.
+enforced in a fresh process that loads them from disk (in place, as the release pipeline does;
+``--copy`` for a copy); prints wall and CPU seconds of the enforcement and that process's peak
+RSS (``VmHWM``) next to its RSS once the table is loaded.
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def _vm(field: str) -> float:
     return float("nan")
 
 
-def _child(path: str, k: int, L: int) -> None:
+def _child(path: str, k: int, L: int, in_place: bool) -> None:
     """Runs in its own process: load the table, enforce, print timings as JSON."""
     data = np.load(path, allow_pickle=False)
     meta = json.loads(Path(path + ".json").read_text())
@@ -185,7 +186,8 @@ def _child(path: str, k: int, L: int) -> None:
     qi = meta["qi"]
     rss_loaded = _vm("VmRSS")
     c0, w0 = time.process_time(), time.perf_counter()
-    out, rep = enforce_k_anonymity(table, qi, k=k, reporting_length=L, rng=seeded_random(7))
+    out, rep = enforce_k_anonymity(table, qi, k=k, reporting_length=L, rng=seeded_random(7),
+                                   in_place=in_place)
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     c1, w1 = time.process_time(), time.perf_counter()
     check = check_k_anonymity(out, qi, k=k, reporting_length=L)
@@ -222,7 +224,8 @@ def run_scale(args: argparse.Namespace) -> None:
         table_mb = codes.nbytes / 2**20
         del codes
         proc = subprocess.Popen([sys.executable, __file__, "_child", str(path), str(args.k),
-                                 str(args.reporting_length)], stdout=subprocess.PIPE, text=True)
+                                 str(args.reporting_length), "0" if args.copy else "1"],
+                                stdout=subprocess.PIPE, text=True)
         _, status, _usage = os.wait4(proc.pid, 0)
         out = proc.stdout.read() if proc.stdout else ""
         path.unlink()
@@ -239,7 +242,7 @@ def run_scale(args: argparse.Namespace) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_child":
-        _child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        _child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1")
         return
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -250,6 +253,8 @@ def main() -> None:
     u.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     s = sub.add_parser("scale")
     s.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    s.add_argument("--copy", action="store_true",
+                   help="enforce on a copy of the table (default: in place, as the pipeline)")
     for p in (u, s):
         p.add_argument("--epsilon", type=float, default=1.0)
         p.add_argument("--k", type=int, default=10)

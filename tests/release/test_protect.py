@@ -142,6 +142,20 @@ def test_deterministic_for_a_seed():
     assert ra == rb
 
 
+def test_in_place_gives_the_same_result_in_the_input_array():
+    t = make_table(1000, 6, seed=11)
+    ref, rref = enforce_k_anonymity(t, [0, 1, 2, 3], k=6, reporting_length=3,
+                                    rng=seeded_random(4))
+    mine = EncodedTable(t.codes.copy(), t.domains)
+    out, rep = enforce_k_anonymity(mine, [0, 1, 2, 3], k=6, reporting_length=3,
+                                   rng=seeded_random(4), in_place=True)
+    assert rep == rref and rep["records_changed"] > 0
+    np.testing.assert_array_equal(out.codes, ref.codes)
+    if rep["dropped_records"] == 0:
+        assert out.codes is mine.codes
+    assert not np.array_equal(mine.codes, t.codes)
+
+
 def test_redraws_come_from_the_model_only():
     """Records the redraw step places are the model's draws, whole; nothing else enters."""
     base = make_table(400, 5, seed=1)

@@ -268,7 +268,7 @@ def protect(
         return synthetic, protection
     synthetic, protection = enforce_k_anonymity(
         synthetic, qis, k=cfg.release.k, reporting_length=cfg.release.reporting_length, rng=rng,
-        redraw=redraw,
+        redraw=redraw, in_place=True,
     )
     final = check_k_anonymity(
         synthetic, qis, k=cfg.release.k, reporting_length=cfg.release.reporting_length

@@ -198,7 +198,8 @@ class _Enforcer:
     """State of one enforcement run; see the module docstring for the steps."""
 
     def __init__(self, table: EncodedTable, idx: list[int], k: int, reporting_length: int,
-                 rng: RandomSource, redraw: Redraw | None, steps: Sequence[str]) -> None:
+                 rng: RandomSource, redraw: Redraw | None, steps: Sequence[str],
+                 in_place: bool = False) -> None:
         self.table = table
         self.steps = tuple(steps)
         self.k = int(k)
@@ -208,13 +209,15 @@ class _Enforcer:
         self.q = len(idx)
         self.sizes = [table.domains[j].size for j in idx]
         self.missing = _missing(table, idx)
-        self.full = np.array(table.codes, copy=True)
+        codes = np.asarray(table.codes)
+        self.before_q = np.array(codes[:, idx], copy=True)  # for the report
+        self.full = codes if in_place and codes.flags.writeable else np.array(codes, copy=True)
         n = table.n_records
         self.keep = np.ones(n, dtype=bool)
         self.redrawn = np.zeros(n, dtype=bool)
         self.copied = np.zeros(n, dtype=bool)
         self.aggregated = np.zeros(n, dtype=bool)
-        self.counts = QICounts(self.full[:, idx], self.sizes, self.missing, reporting_length)
+        self.counts = QICounts(self.before_q, self.sizes, self.missing, reporting_length)
         self.pairs = PairModel(self.full, idx, [d.size for d in table.domains])
         self.by_column = [
             [i for i, s in enumerate(self.counts.subsets) if p in s] for p in range(self.q)
@@ -526,7 +529,7 @@ class _Enforcer:
         present_before = 0
         for p, name in enumerate(names):  # one column at a time: memory O(n)
             j, mc = int(self.qi[p]), int(self.missing[p])
-            before, after = np.asarray(table.codes[:, j]), self.full[:, j]
+            before, after = self.before_q[:, p], self.full[:, j]
             changed = (before != after) & same_row
             now_missing = after == mc
             was_present = before != mc
@@ -591,6 +594,7 @@ def enforce_k_anonymity(
     rng: RandomSource,
     redraw: Redraw | None = None,
     steps: Sequence[str] = STEPS,
+    in_place: bool = False,
 ) -> tuple[EncodedTable, dict[str, Any]]:
     """Change the QI values of as few records as possible, as plausibly as possible, until
     :func:`check_k_anonymity` passes (see the module docstring for the steps).
@@ -599,6 +603,8 @@ def enforce_k_anonymity(
     synthesizer's ``sample``: post-processing); it is used only for records that no cheaper
     step could place. ``steps`` chooses which of :data:`STEPS` run before the last resort
     (``()``: suppression and dropping only, the earlier method; for comparisons).
+    ``in_place`` changes ``table``'s own code array instead of a copy (saves one copy of the
+    table; for a caller that discards the input, such as the release pipeline).
     Deterministic for a seeded ``rng`` (and a deterministic ``redraw``).
 
     Returns the protected table (records in their order, dropped ones removed) and the report
@@ -611,7 +617,7 @@ def enforce_k_anonymity(
     if not idx or table.n_records == 0:
         final = check_k_anonymity(table, idx, k=k, reporting_length=reporting_length)
         return table, _empty_report(table, idx, k, reporting_length, final)
-    enforcer = _Enforcer(table, idx, k, reporting_length, rng, redraw, steps)
+    enforcer = _Enforcer(table, idx, k, reporting_length, rng, redraw, steps, in_place)
     bad = enforcer.counts.smallest_violations(k)
     enforcer.violating_before = int(enforcer.counts.weight[bad].sum())
     if enforcer.violating_before:

@@ -195,8 +195,11 @@ class QICounts:
         self._bits_ok = self.q < 63
         self.subset_bits = [sum(1 << j for j in s) for s in self.subsets]
         self.index = ProfileIndex(codes, self.sizes)
-        self.profile = self.index.ids(codes)
-        self.weight = np.bincount(self.profile, minlength=self.index.size).astype(np.int64)
+        ids = self.index.ids(codes)
+        self.weight = np.bincount(ids, minlength=self.index.size).astype(np.int64)
+        # one profile id per record (-1: dropped); int32 while ids fit (half the memory)
+        self.profile = ids.astype(np.int32) if len(ids) < 2**31 - 1 else ids
+        del ids
         # (q, profiles): one contiguous row per column, updated by index
         self.degree = np.zeros((self.q, self.index.size), dtype=np.int32)
         self.n_bad = np.zeros(self.index.size, dtype=np.int32)
