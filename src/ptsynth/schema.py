@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ptsynth.errors import SchemaError
+from ptsynth.spreadsheet import is_ambiguous, is_formula_like
 from ptsynth.table import ColumnDomain, EncodedTable
 
 #: Kinds a ``[[columns]]`` entry may declare.
@@ -292,6 +293,9 @@ def parse_column(
         clash = set(values) & set(kw["missing_values"])
         if clash:
             raise err("a value is also listed in missing_values")
+        if any(is_ambiguous(v) for v in values):
+            raise err("a value starts with an apostrophe followed by = + - or @: public CSV "
+                      "files could not tell it from a neutralised formula (ptsynth.spreadsheet)")
         kw["values"] = values
         mapping = spec.get("map", {})
         if not isinstance(mapping, Mapping) or not all(
@@ -436,6 +440,34 @@ class Schema:
     def encoded_domains(self) -> tuple[ColumnDomain, ...]:
         """Public domains of the encoded table, set columns expanded to member columns."""
         return tuple(d for c in self.columns for d in c.domains())
+
+    @property
+    def warnings(self) -> list[str]:
+        """Things a steward should know about this schema before releasing with it."""
+        out = []
+        for c in self.data_columns:
+            risky = [lab for lab in c.labels if is_formula_like(lab)]
+            if risky:
+                out.append(f"column {c.name!r}: {len(risky)} label(s) start with = + - @ or a "
+                           "control character; public CSV files write them with a leading "
+                           "apostrophe so spreadsheets show text, not a formula")
+        return out
+
+    @property
+    def privacy_unit(self) -> str:
+        """What one unit of the neighbouring relation is, from the config alone (public).
+
+        With a subject id that may not be missing it is one person. With ``missing = "allow"``
+        each row without an id is its own unit; without a subject id every row is. How many rows
+        lack an id is a count from the data: it goes to the steward, never into a public file.
+        """
+        if self.subject_id is None:
+            return ("one row (no subject id is declared: a person with several rows is protected "
+                    "as several records, i.e. with a multiple of the stated epsilon)")
+        if self.column(self.subject_id).missing == "allow":
+            return ("one person where the subject id is present (rows sharing it are merged); each "
+                    "row without a subject id is its own unit (missing = \"allow\")")
+        return "one person (rows sharing a subject id are merged into one record)"
 
     @property
     def quasi_identifiers(self) -> list[str]:
