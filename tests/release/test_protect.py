@@ -134,6 +134,20 @@ def test_only_quasi_identifiers_change_and_categories_are_kept():
     assert rep["categories_lost"] == {}
 
 
+@pytest.mark.parametrize("steps", [STEPS, ()])
+def test_terminates_when_no_k_records_can_share_anything(steps):
+    """Fewer records than k, every value unique, a column that forbids missing: the only
+    k-anonymous outcome is no combination at all, and enforcement reaches it."""
+    doms = (ColumnDomain("a", tuple("uvwxyz"), allows_missing=False),
+            ColumnDomain("b", tuple("pqrstu")), ColumnDomain("c", tuple("ghijkl")))
+    codes = np.array([[i, i, (i + 1) % 6] for i in range(5)], dtype=np.int8)
+    t = EncodedTable(codes, doms)
+    out, rep = enforce_k_anonymity(t, ["a", "b", "c"], k=10, reporting_length=3,
+                                   rng=seeded_random(0), redraw=_redraw_from(0, doms), steps=steps)
+    assert rep["check"]["ok"] and rep["check"]["smallest_count"] is None
+    assert out.n_records == 0 and rep["dropped_records"] == 5
+
+
 def test_deterministic_for_a_seed():
     t = make_table(1500, 6, seed=9)
     a, ra = enforce_k_anonymity(t, [0, 1, 2, 3], k=6, reporting_length=3, rng=seeded_random(3))

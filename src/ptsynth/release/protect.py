@@ -38,6 +38,12 @@ The report says what changed: records changed, cells recoded and suppressed per 
 copied, aggregated, redrawn and dropped, blank shares before and after, categories that
 disappeared. Counts and public column names and labels only, never a record.
 
+Declared generalisation hierarchies (ARX-style; not in the schema yet) plug in at two places:
+as a prior in :meth:`ptsynth.release.recode.PairModel.log_weights` (prefer a value under the
+same parent: a neighbouring year, a country of the same region), and as a step in
+:data:`STEPS` before suppression that recodes a column's values to their parent for every
+record (global recoding, which changes the released domain, so the schema must carry it).
+
 Cost: every count is kept over the distinct QI profiles (:mod:`ptsynth.release.qi_counts`),
 so a round costs ``O(profiles x subsets + changed records)`` and memory is a few arrays of one
 entry per record; nothing loops over records in Python.
