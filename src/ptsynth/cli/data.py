@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from ptsynth.cli.common import guarded, out, warn
+from ptsynth.cli.common import err, guarded, out, warn
 from ptsynth.cli.inputs import DATA_HELP, QUERY_HELP, TABLE_HELP, records_input
 from ptsynth.errors import InputError
 
@@ -80,8 +81,12 @@ def validate(
         warn(line)
     records = records_input(data, cfg, query=query, table=table)
     label = str(records) if isinstance(records, Path) else None
-    encoded = read_records(records, cfg.schema, file_label=label)
-    out.print(f"ok: {encoded.n_records} persons, {encoded.n_columns} encoded columns")
+    # DP-bins columns are checked against their public candidate grid (nothing is measured)
+    encoded = read_records(records, cfg.schema.with_candidate_grids(), file_label=label)
+    if encoded.summary is not None:
+        for line in encoded.summary.outside_domain_lines():  # private: the steward's terminal
+            err.print(f"[bold yellow]NOTE (private):[/] {escape(line)}", highlight=False)
+    out.print(f"ok: {encoded.n_records} persons, {len(cfg.schema.encoded_domains())} encoded columns")
     noise = expected_noise_sd(cfg)
     if encoded.n_records < MIN_RECORDS_PER_NOISE_SD * noise:
         warn(f"{encoded.n_records} persons is likely too few for epsilon={cfg.privacy.epsilon:g}: a "

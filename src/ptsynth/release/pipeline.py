@@ -6,6 +6,10 @@ function below and :func:`release` only calls them in order:
 1. :func:`prepare` — the config with overrides, checked; warnings; nothing read.
 2. the dataset's lifetime budget is **reserved** before a single record is read;
 3. :func:`read` — records validated and encoded (:mod:`ptsynth.ingest`);
+3b. :func:`~ptsynth.release.dp_bins.resolve_dp_bins` — only for ``bins = "dp-quantiles"``
+   columns (read on their public candidate grid): their edges are measured with DP (a declared
+   share of the budget), the schema resolved and the table recoded onto the edges, so every
+   later step sees public edges;
 4. :func:`split_holdout` — persons kept out for the private evaluation, never measured;
 5. :func:`measure` — the only step that spends budget: the synthesizer fits on counts from a
    :class:`~ptsynth.counting.CountingBackend`, through the :class:`~ptsynth.privacy.Accountant`;
@@ -59,6 +63,7 @@ from ptsynth.release.bundle import (
     BundleWriter,
     check_output_folder,
 )
+from ptsynth.release.dp_bins import plan_dp_bins, read_schema, resolve_dp_bins
 from ptsynth.release.manifest import build_manifest, json_default
 from ptsynth.release.protect import Redraw, check_k_anonymity, enforce_k_anonymity, model_redraw
 from ptsynth.spreadsheet import neutralise
@@ -148,6 +153,8 @@ def plan(
     """The budget split and the expected noise per step, from the config alone (no data read)."""
     cfg = prepare(config, epsilon=epsilon, delta=delta, synthesizer=synthesizer)
     rho = rho_from_epsilon_delta(cfg.privacy.epsilon, cfg.privacy.delta)
+    bins = plan_dp_bins(cfg.schema, rho=rho, share=cfg.release.dp_bins_share)
+    rho_synth = rho - sum(b.rho for b in bins)
     domains = cfg.schema.encoded_domains()
     result: dict[str, Any] = {
         "epsilon": cfg.privacy.epsilon,
@@ -159,9 +166,12 @@ def plan(
         "columns": len(domains),
         "warnings": list(cfg.warnings),
     }
+    if bins:
+        result["dp_bins"] = [b.row() for b in bins]
+        result["rho_synthesizer"] = rho_synth
     result.update(
         registry.get(cfg.release.synthesizer).plan_release(
-            domains, rho=rho, options=cfg.release.options,
+            domains, rho=rho_synth, options=cfg.release.options,
             reporting_length=cfg.release.reporting_length, k=cfg.release.k,
         )
     )
@@ -202,9 +212,10 @@ def _warnings(cfg: ReleaseConfig, rng: RandomSource, seed: int | None,
 # ---------------------------------------------------------------------------------------------
 def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
          progress: ProgressReporter = SILENT) -> EncodedTable:
-    """Validated, encoded records (InputError names file / row / column / rule, never a value)."""
+    """Validated, encoded records (InputError names file / row / column / rule, never a value).
+    DP-bins columns come on their public candidate grid (see :func:`resolve_dp_bins`)."""
     label = str(data) if isinstance(data, (str, Path)) else None
-    table = read_records(data, cfg.schema, file_label=label, progress=progress)
+    table = read_records(data, read_schema(cfg.schema), file_label=label, progress=progress)
     if table.n_records < 2:
         raise InputError("too few records for a release (need at least 2 persons)", file=label)
     return table
@@ -242,7 +253,7 @@ def holdout_statement(fraction: float) -> str | None:
 def measure(cfg: ReleaseConfig, train: EncodedTable, accountant: Accountant,
             progress: ProgressReporter = SILENT) -> Synthesizer:
     """Fit the configured synthesizer: the only step that spends budget."""
-    synth = cfg.release.create_synthesizer()
+    synth = cfg.release.create_synthesizer(structural_zeros=cfg.schema.structural_zeros)
     synth.fit(NumpyBackend(train), accountant, progress=progress)
     refuse_if_noise_dominates(int(max(round(synth.dp_record_count), 1)), accountant)
     return synth
@@ -479,6 +490,8 @@ def private_notes(cfg: ReleaseConfig, table: EncodedTable) -> list[str]:
     """Facts for the steward only (terminal and private report, never a public file)."""
     notes = []
     summary = table.summary
+    if summary is not None:
+        notes += summary.outside_domain_lines()
     if summary is not None and summary.rows_without_id:
         if cfg.schema.subject_id is None:
             notes.append(f"the privacy unit is a row: no subject id is declared ({summary.input_rows} "
@@ -495,7 +508,8 @@ def _release_steps(
     accountant: Accountant, rng: RandomSource, seed: int | None, warnings: list[str],
     notes: list[str], evaluate_release: bool, progress: ProgressReporter, release_id: str,
 ) -> Release:
-    """Steps 4–8 into the staging folder (see the module docstring); returns the release."""
+    """Steps 3b–8 into the staging folder (see the module docstring); returns the release."""
+    cfg, table, dp_bins = resolve_dp_bins(cfg, table, accountant, progress)
     fraction = cfg.evaluation.holdout_fraction if evaluate_release else 0.0
     train, holdout = split_holdout(table, fraction, rng)
     if (statement := holdout_statement(fraction)) is not None:
@@ -528,6 +542,8 @@ def _release_steps(
     provenance_key = secrets.token_bytes(32)
     report = _release_section(cfg, release_id, provenance_key, train, holdout, synthetic,
                               table, aggregates, protection, synth, warnings, notes, seed)
+    if dp_bins is not None:
+        report["release"]["dp_bins"] = dp_bins  # DP outputs (the edges are in the manifest too)
     if evaluate_release:
         from ptsynth.report import write_html_report, write_json_report
 
@@ -603,5 +619,10 @@ def _release_section(
             "privacy_unit": cfg.schema.privacy_unit,
             "rows_without_subject_id": None if table.summary is None else table.summary.rows_without_id,
             "seed": seed,
+            "ingest": {
+                "visibility": "private: counts read from the records without noise; never publish",
+                "outside_domain": {} if table.summary is None
+                else {k: dict(v) for k, v in table.summary.outside_domain.items()},
+            },
         },
     }

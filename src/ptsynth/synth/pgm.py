@@ -24,6 +24,14 @@ after each). This synthesizer follows AIM's recipe with fewer, larger measuremen
    counts projected onto the simplex scaled to the model's bucket estimate
    (:meth:`ColumnCompression.refined`).
 
+Known zeros: combinations the schema declares impossible (``structural_zeros``, public, see
+:mod:`ptsynth.structure`) are fixed at probability 0 in a clique covering their columns (see
+:mod:`ptsynth.synth.graphical.estimation`); the measurements are unchanged. Columns in such a
+combination are not compressed (a merged bucket could mix allowed and impossible values), so the
+zeros hold exactly in the model's own codes, and no sampled record holds one. AIM's
+expected-noise term counts only a marginal's free cells (the model discards the noise on known
+zeros), so marginals spanning a hierarchy are not judged too noisy to measure.
+
 Release integration: ``dp_record_count`` (the record count the model uses: inverse-variance
 weighted mean of every measurement's noisy total, post-processing), ``diagnostics`` (JSON-ready public
 trace: budget split, compression, rounds with chosen columns, sigma, annealing, model size,
@@ -73,10 +81,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ptsynth.counting import CountingBackend, as_backend
-from ptsynth.errors import BudgetExceededError, ConfigError, NotFittedError
+from ptsynth.errors import BudgetExceededError, ConfigError, NotFittedError, SynthesisError
 from ptsynth.privacy import Accountant, RandomSource
 from ptsynth.privacy.zcdp import exponential_epsilon, exponential_rho, gaussian_rho, gaussian_sigma
 from ptsynth.progress import ProgressCallback, ProgressReporter, reporter
+from ptsynth.structure import StructuralZero, violations, zero_cliques, zero_table
 from ptsynth.synth.graphical.compression import ColumnCompression
 from ptsynth.synth.graphical.estimation import (
     GraphicalModel,
@@ -270,12 +279,17 @@ class PGMSynthesizer:
     )
     Options: ClassVar[type[PGMOptions]] = PGMOptions
 
-    def __init__(self, options: PGMOptions | None = None, /, **knobs: Any) -> None:
+    def __init__(self, options: PGMOptions | None = None, /, *,
+                 structural_zeros: Sequence[StructuralZero] = (), **knobs: Any) -> None:
         if options is not None and knobs:
             raise TypeError("pass an options object or keyword knobs, not both")
         self.options = options if options is not None else build_options(
             PGMOptions, knobs, where="PGMSynthesizer"
         )
+        #: Impossible combinations (public): known zeros of the model.
+        self.structural_zeros: tuple[StructuralZero, ...] = tuple(structural_zeros)
+        self.zero_tables_: dict[tuple[int, ...], np.ndarray] = {}
+        self._free_cache: dict = {}
         self.refine_buckets = True  # see ColumnCompression.refined
         self.model_: GraphicalModel | None = None
         self.domains_: tuple = ()
@@ -291,10 +305,11 @@ class PGMSynthesizer:
         return f"PGMSynthesizer({self.options!r})"
 
     @classmethod
-    def create(cls, options: PGMOptions, *, reporting_length: int, k: int) -> PGMSynthesizer:
+    def create(cls, options: PGMOptions, *, reporting_length: int, k: int,
+               structural_zeros: Sequence[StructuralZero] = ()) -> PGMSynthesizer:
         """The synthesizer a release with these options uses (registry factory)."""
         del reporting_length, k  # the workload (default: all 3-way sets) says what to serve
-        return cls(options)
+        return cls(options, structural_zeros=structural_zeros)
 
     @classmethod
     def plan_release(
@@ -357,6 +372,7 @@ class PGMSynthesizer:
                  "sigma": encode_array(np.asarray(m.sigma, dtype=np.float64)), "query": m.query}
                 for m in self.measurements_
             ],
+            "structural_zeros": [z.to_dict() for z in self.structural_zeros],
         }
 
     @classmethod
@@ -369,7 +385,8 @@ class PGMSynthesizer:
         from ptsynth.synth.graphical.junction_tree import JunctionTree
         from ptsynth.synth.persist import decode_array
 
-        self = cls(options)
+        self = cls(options, structural_zeros=[
+            StructuralZero.from_dict(z) for z in state.get("structural_zeros", [])])
         comps = []
         for j, c in enumerate(state["compression"]):
             noisy = c["merged_noisy"]
@@ -464,6 +481,7 @@ class PGMSynthesizer:
         split = self.plan(domains, budget)
         self.split_ = split
         timings: dict[str, float] = {}
+        zero_sets = self._known_zeros(domains)
 
         # -- 1. one-way marginals ----------------------------------------------------------
         compressions: list[ColumnCompression] = []
@@ -480,7 +498,7 @@ class PGMSynthesizer:
             )
             comp = (
                 ColumnCompression.from_noisy(noisy, sigma1)
-                if self.options.compress
+                if self.options.compress and not any(j in c for c in zero_sets)
                 else ColumnCompression.identity(counts.size)
             )
             values, sig = comp.compress_measurement(noisy, sigma1)
@@ -494,7 +512,7 @@ class PGMSynthesizer:
             [c.forward for c in compressions], [_sized(domains[j], sizes[j]) for j in range(d)]
         )
 
-        estimator = MirrorDescentEstimator(sizes)
+        estimator = MirrorDescentEstimator(sizes, zeros=zero_sets)
         model = estimator.fit(measurements, iters=self.options.iters)
         timings["oneway_s"] = time.perf_counter() - t0
 
@@ -543,7 +561,7 @@ class PGMSynthesizer:
                         cand_w[i]
                         * (
                             float(np.abs(answers[k] - data_answers[cands[i]]).sum())
-                            - expected_noise_l1(sigma, answers[k].size)
+                            - expected_noise_l1(sigma, self._free_cells(cands[i], sizes))
                         )
                         for k, i in enumerate(eligible)
                     ]
@@ -580,7 +598,7 @@ class PGMSynthesizer:
                 model = estimator.fit(measurements, iters=self.options.iters)
                 after = self._model_answer(model, r, compressions, merged_obs)
                 moved = float(np.abs(after - before).sum())
-                anneal = moved <= expected_noise_l1(sigma, before.size)
+                anneal = moved <= expected_noise_l1(sigma, self._free_cells(r, sizes))
                 records.append(
                     RoundRecord(
                         label, sigma, eps, cost, anneal, int(eligible.size),
@@ -623,13 +641,68 @@ class PGMSynthesizer:
         return self
 
     # ------------------------------------------------------------------------------------
+    def _known_zeros(self, domains: Sequence[ColumnDomain]) -> dict[tuple[int, ...], np.ndarray]:
+        """Known-zero table per column set spanned by the structural zeros (public)."""
+        names = [d.name for d in domains]
+        sizes = [d.size for d in domains]
+        tables = {}
+        for c in zero_cliques(self.structural_zeros, names):
+            table = zero_table(self.structural_zeros, c, names, sizes)
+            assert table is not None
+            tables[c] = table
+        self.zero_tables_ = tables
+        self._free_cache: dict = {}
+        return tables
+
+    def _free_cells(self, r: Clique, sizes: Sequence[int]) -> int:
+        """Cells of the marginal on ``r`` that are not known zeros: the model discards the
+        noise on known-zero cells, so AIM's expected-noise term counts only the free ones
+        (else a marginal spanning a hierarchy looks too noisy to be worth measuring)."""
+        cells = int(np.prod([sizes[v] for v in r], dtype=np.int64))
+        if not self.zero_tables_ or len(r) == 1:
+            return cells
+        key = ("free", r)
+        if key not in self._free_cache:
+            forbidden = np.zeros([sizes[v] for v in r], dtype=bool)
+            for c, table in self.zero_tables_.items():
+                if set(c) <= set(r):
+                    shape = [sizes[v] if v in c else 1 for v in r]
+                    forbidden |= table.reshape(shape)
+            self._free_cache[key] = cells - int(forbidden.sum())
+        return self._free_cache[key]
+
     def sample(self, n_records: int, rng: RandomSource) -> EncodedTable:
-        """``n_records`` synthetic records over the training table's public domains."""
+        """``n_records`` synthetic records over the training table's public domains.
+
+        No record holds a structural zero: the model gives them probability 0. A record that
+        float round-off put there anyway is replaced by a fresh draw (never seen in practice;
+        the loop is the guarantee, not the mechanism)."""
         if self.model_ is None:
             raise NotFittedError("fit the pgm synthesizer before sampling")
         n = int(n_records)
         if n < 0:
             raise ValueError("n_records must be non-negative")
+        codes = self._draw(n, rng)
+        if not self.structural_zeros:
+            return EncodedTable(codes, self.domains_)
+        names = [d.name for d in self.domains_]
+        bad = np.flatnonzero(violations(self.structural_zeros, codes, names))
+        for _ in range(8):
+            if bad.size == 0:
+                break
+            extra = self._draw(2 * bad.size + 16, rng)
+            extra = extra[~violations(self.structural_zeros, extra, names)]
+            take = min(bad.size, extra.shape[0])
+            codes[bad[:take]] = extra[:take]
+            bad = bad[take:]
+        if bad.size:
+            raise SynthesisError("the model could not draw records outside the declared "
+                                 "impossible combinations")
+        return EncodedTable(codes, self.domains_)
+
+    def _draw(self, n: int, rng: RandomSource) -> np.ndarray:
+        """``n`` records' codes from the fitted model."""
+        assert self.model_ is not None
         model_codes = sample_records(self.model_.marginals, n, rng, balanced=self.options.balanced)
         d = len(self.domains_)
         cols = []
@@ -638,8 +711,7 @@ class PGMSynthesizer:
             others = [v for v in rng.permutation(d).tolist() if v != j]
             keys = model_codes[:, others] if self.options.balanced else None
             cols.append(self.compression_[j].expand(model_codes[:, j], rng, keys))
-        codes = np.stack(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.int64)
-        return EncodedTable(codes, self.domains_)
+        return np.stack(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.int64)
 
     # ------------------------------------------------------------------------------------
     def _resolve_workload(self, names: Sequence[str]) -> list[Clique]:
@@ -716,7 +788,7 @@ class PGMSynthesizer:
             test = np.sort(test[pick])
         ok = test
         if test.size:
-            base = sorted({m.clique for m in measured})
+            base = sorted({m.clique for m in measured} | set(self.zero_tables_))
             totals = triangulated_sizes(sizes, base, [cands[i] for i in test])
             ok = test[totals <= limit]
         return np.union1d(np.flatnonzero(inside), ok).astype(np.int64), int(test.size)
@@ -765,6 +837,12 @@ class PGMSynthesizer:
                 "final_loss": float(estimator.last_loss),
             },
             "timings": {k: round(float(v), 3) for k, v in self.timings_.items()},
+            "known_zeros": {
+                "column_sets": [[names[v] for v in c] for c in self.zero_tables_],
+                "cells": int(sum(int(t.sum()) for t in self.zero_tables_.values())),
+                "note": "declared impossible combinations: probability 0 in the model, columns "
+                        "not compressed; public structure, no budget",
+            },
         }
 
 
