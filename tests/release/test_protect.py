@@ -322,6 +322,78 @@ def test_enforce_then_check_is_ok(t, k, L, seed, steps):
         np.testing.assert_array_equal(out.codes, t.codes)
 
 
+@st.composite
+def tables_with_zeros(draw):
+    """A table, structural zeros over its columns (boxes of non-missing codes), and the table
+    without the records the zeros forbid (the synthesizers never draw those)."""
+    from ptsynth.structure import StructuralZero
+
+    t = draw(tables())
+    names = [d.name for d in t.domains]
+    zeros = []
+    for _ in range(draw(st.integers(1, 3))):
+        cols = draw(st.lists(st.integers(0, t.n_columns - 1), min_size=1, max_size=2,
+                             unique=True))
+        sets = []
+        for j in cols:
+            n_labels = len(t.domains[j].labels)
+            sets.append(tuple(sorted(draw(st.sets(st.integers(0, n_labels - 1), min_size=1,
+                                                  max_size=max(1, n_labels - 1))))))
+        zeros.append(StructuralZero(tuple(names[j] for j in cols), tuple(sets)))
+    from ptsynth.structure import violations
+
+    return t.take(np.flatnonzero(~violations(zeros, t.codes, names))), zeros
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tz=tables_with_zeros(), k=st.integers(1, 5), L=st.integers(1, 3),
+       seed=st.integers(0, 1000), n_qi=st.integers(1, 4))
+def test_no_record_is_moved_into_a_structural_zero(tz, k, L, seed, n_qi):
+    """Zeros may span QI and other columns, and more columns than the reporting length."""
+    from ptsynth.structure import violations
+
+    t, zeros = tz
+    cols = list(range(min(n_qi, t.n_columns)))
+    redraw = _redraw_from(seed, t.domains)  # a "model" that ignores the zeros: filtered
+    out, rep = enforce_k_anonymity(t, cols, k=k, reporting_length=L, rng=seeded_random(seed),
+                                   redraw=redraw, structural_zeros=zeros)
+    assert rep["check"]["ok"]
+    assert not violations(zeros, out.codes, [d.name for d in out.domains]).any()
+
+
+def test_recoding_respects_a_hierarchy_zero():
+    """An age band maps onto majority status (not a QI): a record leaving a rare adult band
+    takes the other adult band, never a minor's band."""
+    from ptsynth.config import ReleaseConfig
+    from ptsynth.structure import violations
+
+    cfg = ReleaseConfig.from_dict({
+        "dataset": {"name": "z"}, "privacy": {"epsilon": 1.0, "delta": 1e-6},
+        "release": {"reporting_length": 1, "k": 5},
+        "columns": [
+            {"name": "band", "kind": "ordinal", "values": ["0--8", "9--17", "18--29", "30+"],
+             "quasi_identifier": True},
+            {"name": "majority", "kind": "categorical", "values": ["Adult", "Minor"],
+             "missing": "forbid"},
+        ],
+        "hierarchies": [{"column": "band", "parent": "majority",
+                         "map": {"0--8": "Minor", "9--17": "Minor", "18--29": "Adult",
+                                 "30+": "Adult"}}],
+    })
+    doms = cfg.schema.encoded_domains()
+    # 40 adults 18--29, 40 minors 9--17, 3 adults 30+ (a rare band)
+    codes = np.array([[2, 0]] * 40 + [[1, 1]] * 40 + [[3, 0]] * 3, dtype=np.int8)
+    t = EncodedTable(codes, doms)
+    zeros, names = cfg.schema.structural_zeros, [d.name for d in doms]
+    assert zeros and not violations(zeros, t.codes, names).any()
+    for seed in range(8):
+        out, rep = enforce_k_anonymity(t, ["band"], k=5, reporting_length=1,
+                                       rng=seeded_random(seed), structural_zeros=zeros)
+        assert rep["check"]["ok"] and rep["recoded_cells_total"] == 3
+        assert not violations(zeros, out.codes, names).any()
+        np.testing.assert_array_equal(out.codes[-3:], [[2, 0]] * 3)
+
+
 @settings(max_examples=60, deadline=None)
 @given(t=tables(), k=st.integers(1, 5), L=st.integers(1, 3))
 def test_check_matches_brute_force(t, k, L):

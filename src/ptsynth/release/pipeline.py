@@ -320,7 +320,7 @@ def protect(
         return synthetic, protection
     synthetic, protection = enforce_k_anonymity(
         synthetic, qis, k=cfg.release.k, reporting_length=cfg.release.reporting_length, rng=rng,
-        redraw=redraw, in_place=True,
+        redraw=redraw, in_place=True, structural_zeros=cfg.schema.structural_zeros,
     )
     final = check_k_anonymity(
         synthetic, qis, k=cfg.release.k, reporting_length=cfg.release.reporting_length

@@ -69,6 +69,7 @@ from ptsynth.table import EncodedTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ptsynth.privacy import RandomSource
+    from ptsynth.structure import StructuralZero
 
 #: ``redraw(m)`` returns m fresh records from the fitted model (same domains as the table).
 Redraw = Callable[[int], EncodedTable]
@@ -205,8 +206,12 @@ class _Enforcer:
 
     def __init__(self, table: EncodedTable, idx: list[int], k: int, reporting_length: int,
                  rng: RandomSource, redraw: Redraw | None, steps: Sequence[str],
-                 in_place: bool = False) -> None:
+                 in_place: bool = False, zeros: Sequence[StructuralZero] = ()) -> None:
         self.table = table
+        # structural zeros as (column indices, code sets); boxes over absent columns cannot apply
+        names = [d.name for d in table.domains]
+        self.zeros = [(z.indices(names), [np.asarray(c, dtype=np.int64) for c in z.codes])
+                      for z in zeros if set(z.columns) <= set(names)]
         self.steps = tuple(steps)
         self.k = int(k)
         self.rng = rng
@@ -261,6 +266,34 @@ class _Enforcer:
         pos[prof] = np.arange(prof.size)
         rows = np.flatnonzero(pos[self.counts.profile] >= 0)
         return rows, degree[pos[self.counts.profile[rows]]]
+
+    def _impossible(self, codes: np.ndarray) -> np.ndarray:
+        """Which of these records lie in a declared structural zero (the schema's impossible
+        combinations): no step may create one. Blanks never do (missing is in no zero)."""
+        bad = np.zeros(codes.shape[0], dtype=bool)
+        for cols, sets in self.zeros:
+            hit = np.ones(codes.shape[0], dtype=bool)
+            for j, allowed in zip(cols, sets, strict=True):
+                hit &= np.isin(codes[:, j], allowed)
+            bad |= hit
+        return bad
+
+    def _zero_values(self, codes: np.ndarray, p: int) -> np.ndarray:
+        """For records ``codes`` (all columns), which values of QI ``p`` would put them in a
+        structural zero (shape ``(m, size_p)``)."""
+        j = int(self.qi[p])
+        out = np.zeros((codes.shape[0], self.sizes[p]), dtype=bool)
+        for cols, sets in self.zeros:
+            if j not in cols:
+                continue
+            rest = np.ones(codes.shape[0], dtype=bool)
+            for c, allowed in zip(cols, sets, strict=True):
+                if c != j:
+                    rest &= np.isin(codes[:, c], allowed)
+            values = np.zeros(self.sizes[p], dtype=bool)
+            values[sets[cols.index(j)]] = True
+            out |= rest[:, None] & values[None, :]
+        return out
 
     def _replace(self, rows: np.ndarray, new: np.ndarray | None) -> None:
         """Records ``rows`` take the codes ``new`` (all columns; ``None``: dropped)."""
@@ -323,6 +356,8 @@ class _Enforcer:
                 continue
             ok = self._allowed_values(rq[cand], p)
             ok[np.arange(cand.size), cur[cand]] = False
+            if self.zeros:
+                ok &= ~self._zero_values(codes[cand], p)
             has = ok.any(axis=1)
             cand, ok = cand[has], ok[has]
             if cand.size == 0:
@@ -381,6 +416,10 @@ class _Enforcer:
         if got.any():
             new = self.full[rows[got]].copy()
             new[:, self.qi] = donors[choice[got]]
+            possible = ~self._impossible(new)
+            got[np.flatnonzero(got)[~possible]] = False
+            new = new[possible]
+        if got.any():
             self._replace(rows[got], new)
             self.copied[rows[got]] = True
         return rows[~got]
@@ -431,8 +470,14 @@ class _Enforcer:
             profile[:, p] = np.argmax(tab, axis=1)
         new = self.full[rows[chosen]].copy()
         new[:, self.qi] = profile[block]
+        bad_block = np.zeros(n_b, dtype=bool)
+        bad_block[block[self._impossible(new)]] = True
+        fine = ~bad_block[block]
+        chosen, block, new = chosen[fine], block[fine], new[fine]
+        if chosen.size == 0:
+            return rows
         self._replace(rows[chosen], new)
-        self.counts.restore(profile)
+        self.counts.restore(profile[~bad_block])
         self.aggregated[rows[chosen]] = True
         left = np.ones(rows.size, dtype=bool)
         left[chosen] = False
@@ -450,7 +495,7 @@ class _Enforcer:
                 raise ValueError("redraw returned records over other columns or domains")
             cand = np.asarray(fresh.codes)
             cq = cand[:, self.qi].astype(np.int64)
-            ok = np.ones(cand.shape[0], dtype=bool)
+            ok = ~self._impossible(cand)
             for s, cells in zip(self.counts.subsets, self.counts.cells, strict=True):
                 keys, present = self.counts.keys(cq, s)
                 ok &= ~present | (cells.allowed(keys) & (cells.count(keys) >= self.k))
@@ -601,6 +646,7 @@ def enforce_k_anonymity(
     redraw: Redraw | None = None,
     steps: Sequence[str] = STEPS,
     in_place: bool = False,
+    structural_zeros: Sequence[StructuralZero] = (),
 ) -> tuple[EncodedTable, dict[str, Any]]:
     """Change the QI values of as few records as possible, as plausibly as possible, until
     :func:`check_k_anonymity` passes (see the module docstring for the steps).
@@ -611,6 +657,8 @@ def enforce_k_anonymity(
     (``()``: suppression and dropping only, the earlier method; for comparisons).
     ``in_place`` changes ``table``'s own code array instead of a copy (saves one copy of the
     table; for a caller that discards the input, such as the release pipeline).
+    ``structural_zeros`` (the schema's impossible combinations, over the table's column names):
+    no record is moved into one (suppression cannot create one: missing is in no zero).
     Deterministic for a seeded ``rng`` (and a deterministic ``redraw``).
 
     Returns the protected table (records in their order, dropped ones removed) and the report
@@ -623,7 +671,8 @@ def enforce_k_anonymity(
     if not idx or table.n_records == 0:
         final = check_k_anonymity(table, idx, k=k, reporting_length=reporting_length)
         return table, _empty_report(table, idx, k, reporting_length, final)
-    enforcer = _Enforcer(table, idx, k, reporting_length, rng, redraw, steps, in_place)
+    enforcer = _Enforcer(table, idx, k, reporting_length, rng, redraw, steps, in_place,
+                         structural_zeros)
     bad = enforcer.counts.smallest_violations(k)
     enforcer.violating_before = int(enforcer.counts.weight[bad].sum())
     if enforcer.violating_before:
