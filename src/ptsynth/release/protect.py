@@ -34,6 +34,10 @@ the README's demo and erased whole countries):
    rounds above are exhausted, so enforcement always ends with a table that passes
    :func:`check_k_anonymity`.
 
+No step moves a record into a combination the schema declares impossible (structural zeros,
+``[[hierarchies]]`` / ``[[constraints]]``): recoding skips such values, and a copy, group or
+redraw that would land in one is not made. Suppression cannot create one (missing is in none).
+
 The report says what changed: records changed, cells recoded and suppressed per column, records
 copied, aggregated, redrawn and dropped, blank shares before and after, categories that
 disappeared. Counts and public column names and labels only, never a record.
