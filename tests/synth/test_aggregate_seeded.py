@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -188,13 +186,10 @@ def test_marginals_track_the_aggregates():
 
 
 @pytest.mark.slow
-def test_speed_100k_by_20():
-    """Measure + sample 100k × 20 at reporting length 3 in seconds (generous bound for CI)."""
+def test_100k_by_20_at_reporting_length_3():
+    """A wide, long table goes through (its speed is measured in benchmarks/, not here)."""
     t = make_table(100_000, 20, 5, max_size=8)
-    start = time.perf_counter()
     acc = Accountant(4.0, 1e-6, rng=seeded_random(0))
     syn = AggregateSeededSynthesizer(reporting_length=3, k=10).fit(t, acc)
     out = syn.sample(100_000, seeded_random(1))
-    elapsed = time.perf_counter() - start
     assert out.n_records == 100_000
-    assert elapsed < 60, elapsed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pandas as pd
@@ -159,12 +158,9 @@ def test_ctdc_accuracy_at_epsilon_one(shared_data):
         pytest.skip("CTDC file absent")
     table = _ctdc(path)
     acc = Accountant(1.0, 1e-6, rng=seeded_random(0))
-    t0 = time.perf_counter()
     s = PGMSynthesizer().fit(table, acc)
     syn = s.sample(table.n_records, seeded_random(1))
-    elapsed = time.perf_counter() - t0
     tvds = [mean_tvd(table, syn, k) for k in (1, 2, 3)]
     n_sets = [16, 120, 400]
     pooled = sum(t * n for t, n in zip(tvds, n_sets, strict=True)) / sum(n_sets)
-    assert pooled < 0.05, pooled
-    assert elapsed < 120, elapsed
+    assert pooled < 0.05, pooled  # speed: benchmarks/peers.py, not a timed test

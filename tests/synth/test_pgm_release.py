@@ -129,15 +129,11 @@ def test_refined_bucket_drops_noise_only_values():
     assert comp.refined(0.0) is comp  # nothing in the bucket: unchanged
 
 
-def test_candidate_weights_are_linear_time_and_count_duplicates():
+def test_candidate_weights_count_duplicates_and_cover_the_downward_closure():
     w = candidate_weights([(0, 1), (0, 1), (1, 2)], degree=2)
     assert w[(0, 1)] == 5.0 and w[(1,)] == 3.0 and w[(1, 2)] == 4.0
-    import time
-
-    t0 = time.perf_counter()
     big = candidate_weights([c for c in __import__("itertools").combinations(range(32), 3)], 3)
     assert len(big) == 32 + 496 + 4960
-    assert time.perf_counter() - t0 < 2.0
 
 
 def test_uncapped_and_capped_fits_both_respect_the_budget():
