@@ -93,6 +93,8 @@ from ptsynth.synth.graphical.selection import (
 from ptsynth.synth.options import build_options, is_int, is_number, options_dict, require
 from ptsynth.table import ColumnDomain, EncodedTable
 
+#: Cells of exact candidate marginals counted up front, in one backend call (int64: 256 MB).
+PREFETCH_CELLS = 2**25
 #: Share of each round's budget spent on selecting (AIM: 0.1); the rest measures.
 SELECTION_SHARE = 0.1
 #: Ways to split the 1-way budget over the columns (see :func:`budget_split`).
@@ -504,7 +506,12 @@ class PGMSynthesizer:
         member = np.zeros((len(cands), d), dtype=bool)
         for i, r in enumerate(cands):
             member[i, list(r)] = True
-        data_answers: dict[Clique, np.ndarray] = {}  # private: used only by the mechanisms
+        # Exact data marginals, private: used only by the mechanisms. Counted in as few passes
+        # as the backend can (all candidates at once when they fit in memory), never one pass
+        # per candidate and round.
+        data_answers: dict[Clique, np.ndarray] = {(j,): oneway_counts[j] for j in range(d)}
+        if split.rounds_rho > 0:
+            _count_missing(model_data, cands, data_answers, sizes, limit=PREFETCH_CELLS)
         records: list[RoundRecord] = []
         task = progress.start("measure", "adaptive rounds: select and measure marginals",
                               total=split.rounds, unit="rounds")
@@ -528,16 +535,10 @@ class PGMSynthesizer:
                 )
                 if eligible.size == 0:
                     break
-                answers = []
-                for i in eligible:
-                    r = cands[i]
-                    if r not in data_answers:
-                        data_answers[r] = (
-                            oneway_counts[r[0]]
-                            if len(r) == 1
-                            else model_data.marginals([r])[0]
-                        )
-                    answers.append(self._model_answer(model, r, compressions, merged_obs))
+                _count_missing(model_data, [cands[i] for i in eligible], data_answers, sizes)
+                answers = [
+                    self._model_answer(model, cands[i], compressions, merged_obs) for i in eligible
+                ]
                 score = np.array(
                     [
                         cand_w[i]
@@ -809,6 +810,24 @@ def _pooled(
     weights = np.array([1.0 / s**2 for _, s in observations])
     pooled = sum(w * y for w, (y, _) in zip(weights, observations, strict=True)) / weights.sum()
     return replace(comp, merged_noisy=np.asarray(pooled, dtype=np.float64))
+
+
+def _count_missing(
+    data: CountingBackend, sets: Sequence[Clique], answers: dict[Clique, np.ndarray],
+    sizes: Sequence[int], *, limit: float | None = None,
+) -> None:
+    """Add the exact marginals of the ``sets`` not yet in ``answers``, in one backend call
+    (or, with ``limit``, as many as fit in ``limit`` cells; the rest are counted later)."""
+    todo = [r for r in dict.fromkeys(sets) if r not in answers]
+    if limit is not None:
+        total = 0.0
+        for k, r in enumerate(todo):
+            total += _cells(r, sizes)
+            if total > limit:
+                todo = todo[:k]
+                break
+    if todo:
+        answers.update(zip(todo, data.marginals(todo), strict=True))
 
 
 def _cells(clique: Clique, sizes: Sequence[int]) -> float:
