@@ -718,7 +718,7 @@ class PGMSynthesizer:
         ok = test
         if test.size:
             base = sorted({m.clique for m in measured})
-            totals = triangulated_sizes(sizes, base, [cands[i] for i in test])
+            totals = triangulated_sizes(sizes, base, [cands[i] for i in test], limit=limit)
             ok = test[totals <= limit]
         return np.union1d(np.flatnonzero(inside), ok).astype(np.int64), int(test.size)
 
