@@ -633,13 +633,18 @@ class PGMSynthesizer:
             raise ValueError("n_records must be non-negative")
         model_codes = sample_records(self.model_.marginals, n, rng, balanced=self.options.balanced)
         d = len(self.domains_)
-        cols = []
+        model_sizes = [c.size for c in self.compression_]
+        top = max((dom.size for dom in self.domains_), default=1)
+        codes = np.empty((n, d), dtype=np.uint8 if top <= 256 else
+                         np.uint16 if top <= 65536 else np.int64)
         for j in range(d):
             # Balanced over the record's other model columns, random order of significance.
             others = [v for v in rng.permutation(d).tolist() if v != j]
-            keys = model_codes[:, others] if self.options.balanced else None
-            cols.append(self.compression_[j].expand(model_codes[:, j], rng, keys))
-        codes = np.stack(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.int64)
+            comp = self.compression_[j]
+            keys = ([model_codes[:, v] for v in others]
+                    if self.options.balanced and comp.compressed else None)
+            codes[:, j] = comp.expand(model_codes[:, j], rng, keys,
+                                      [model_sizes[v] for v in others])
         return EncodedTable(codes, self.domains_)
 
     # ------------------------------------------------------------------------------------
