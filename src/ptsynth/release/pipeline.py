@@ -32,7 +32,7 @@ import pandas as pd
 
 from ptsynth.aggregates import AggregateRelease
 from ptsynth.config import ReleaseConfig
-from ptsynth.counting import NumpyBackend
+from ptsynth.counting import CountingBackend, NumpyBackend, prf
 from ptsynth.errors import ConfigError, InputError
 from ptsynth.ingest import read_records
 from ptsynth.privacy import (
@@ -201,22 +201,27 @@ def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
 
 
 def split_holdout(
-    table: EncodedTable, fraction: float, rng: RandomSource
-) -> tuple[EncodedTable, EncodedTable | None]:
+    records: CountingBackend | EncodedTable, fraction: float, rng: RandomSource
+) -> tuple[CountingBackend, CountingBackend | None]:
     """``(measured, holdout)``: the holdout is never measured nor released; it only serves the
-    private evaluation (DCR and ML efficacy against unseen records)."""
+    private evaluation (DCR and ML efficacy against unseen records).
+
+    Each person goes to the holdout with probability ``fraction``, decided by a keyed PRF of
+    the record (key from ``rng``; :mod:`ptsynth.counting.prf`), so the split does not depend on
+    the order records are stored in and every backend makes the same one.
+    """
+    records = NumpyBackend(records) if isinstance(records, EncodedTable) else records
     if fraction <= 0:
-        return table, None
-    order = rng.permutation(table.n_records)
-    n_hold = int(round(fraction * table.n_records))
-    return table.take(order[n_hold:]), table.take(order[:n_hold])
+        return records, None
+    return records.split(fraction, prf.draw_key(rng))
 
 
-def measure(cfg: ReleaseConfig, train: EncodedTable, accountant: Accountant,
+def measure(cfg: ReleaseConfig, train: CountingBackend | EncodedTable, accountant: Accountant,
             progress: ProgressReporter = SILENT) -> Synthesizer:
     """Fit the configured synthesizer: the only step that spends budget."""
     synth = cfg.release.create_synthesizer()
-    synth.fit(NumpyBackend(train), accountant, progress=progress)
+    train = NumpyBackend(train) if isinstance(train, EncodedTable) else train
+    synth.fit(train, accountant, progress=progress)
     refuse_if_noise_dominates(int(max(round(synth.dp_record_count), 1)), accountant)
     return synth
 
@@ -278,15 +283,40 @@ def protect(
 
 def evaluate_privately(
     cfg: ReleaseConfig,
-    train: EncodedTable,
+    train: CountingBackend | EncodedTable,
     synthetic: EncodedTable,
-    holdout: EncodedTable | None,
+    holdout: CountingBackend | EncodedTable | None,
     aggregates: AggregateRelease,
     ledger: Ledger,
 ) -> dict[str, Any]:
-    """Utility and disclosure risk against the real records: for the data steward only."""
-    from ptsynth.evaluate import evaluate
+    """Utility and disclosure risk against the real records: for the data steward only.
 
+    Above :data:`~ptsynth.evaluate.sampling.EVAL_MAX_RECORDS` records of a kind, on a uniform
+    random sample of that many, with the sampling error stated in the report's
+    ``evaluation_sample`` section (:mod:`ptsynth.evaluate.sampling`).
+    """
+    from ptsynth.evaluate import evaluate
+    from ptsynth.evaluate.sampling import EVAL_MAX_RECORDS, evaluation_key, sampling_section
+
+    seed, cap = 0, EVAL_MAX_RECORDS
+    key = evaluation_key(seed)
+    train_b = NumpyBackend(train) if isinstance(train, EncodedTable) else train
+    hold_b = NumpyBackend(holdout) if isinstance(holdout, EncodedTable) else holdout
+    real = train_b.sample_table(cap, key)
+    held = None if hold_b is None else hold_b.sample_table(cap, key)
+    synth = NumpyBackend(synthetic).sample_table(cap, key)
+    section = sampling_section(
+        real, train_b.record_count(), synth, synthetic.n_records, held,
+        None if hold_b is None else hold_b.record_count(), seed=seed, max_records=cap,
+    )
+    report = _evaluate_tables(cfg, real, synth, held, aggregates, ledger, seed, evaluate)
+    report["evaluation_sample"] = section
+    return report
+
+
+def _evaluate_tables(cfg: ReleaseConfig, train: EncodedTable, synthetic: EncodedTable,
+                     holdout: EncodedTable | None, aggregates: AggregateRelease, ledger: Ledger,
+                     seed: int, evaluate: Any) -> dict[str, Any]:
     return evaluate(
         train,
         synthetic,
@@ -298,7 +328,7 @@ def evaluate_privately(
         ledger=ledger.to_dict(),
         reporting_length=cfg.release.reporting_length,
         k=cfg.release.k,
-        seed=0,
+        seed=seed,
     )
 
 
@@ -381,8 +411,8 @@ def release(
                 aggregates_source = "measured with DP (per-length discrete Gaussian noise)"
 
             task = progress.start("write", "writing the bundle")
-            synthetic_frame = cfg.schema.decode(synthetic)
-            synthetic_frame.to_csv(writer.path(SYNTHETIC), index=False)
+            cfg.schema.write_csv(synthetic, writer.path(SYNTHETIC))
+            synthetic_frame = cfg.schema.decode(synthetic, categorical=True)
             aggregates.write_csv(writer.path(AGGREGATES_CSV))
             aggregates.write_parquet(writer.path(AGGREGATES_PARQUET))
             ledger = accountant.ledger()
@@ -438,10 +468,10 @@ def _release_section(
     cfg: ReleaseConfig,
     release_id: str,
     provenance_key: bytes,
-    train: EncodedTable,
-    holdout: EncodedTable | None,
+    train: CountingBackend,
+    holdout: CountingBackend | None,
     synthetic: EncodedTable,
-    table: EncodedTable,
+    table: EncodedTable | CountingBackend,
     aggregates: AggregateRelease,
     protection: dict[str, Any],
     synth: Synthesizer,
@@ -459,10 +489,10 @@ def _release_section(
         },
         "release": {
             "sizes": {
-                "real_records": train.n_records,
-                "holdout_records": 0 if holdout is None else holdout.n_records,
+                "real_records": train.record_count(),
+                "holdout_records": 0 if holdout is None else holdout.record_count(),
                 "synthetic_records": synthetic.n_records,
-                "columns": table.n_columns,
+                "columns": len(table.domains),
                 "aggregate_combinations": aggregates.by_length(),
             },
             "protection": protection,
