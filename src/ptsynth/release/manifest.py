@@ -72,12 +72,15 @@ def public_config(cfg: ReleaseConfig) -> dict[str, Any]:
     return data
 
 
-def input_hmac(data: str | Path | pd.DataFrame, key: bytes) -> dict[str, str]:
+def input_hmac(data: str | Path | pd.DataFrame, key: bytes) -> dict[str, str | None]:
     """HMAC-SHA256 of the input under a per-release key held only by the private report."""
     digest = hmac.new(key, digestmod=hashlib.sha256)
     if isinstance(data, pd.DataFrame):
         digest.update(pd.util.hash_pandas_object(data, index=False).values.tobytes())
         kind = "DataFrame"
+    elif not Path(data).is_file():  # a Spark source (a folder of files, table:<name>, a URL)
+        return {"kind": "spark source", "hmac_sha256": None,
+                "key": "not computed: the input was read by Spark where it lies"}
     else:
         with open(data, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

@@ -130,6 +130,16 @@ def prepare(
     return cfg
 
 
+def with_backend(cfg: ReleaseConfig, backend: str) -> ReleaseConfig:
+    """The config with ``[dataset.backend] name`` replaced (``--backend``)."""
+    from ptsynth.config import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"must be one of {', '.join(BACKENDS)}", key="--backend")
+    return replace(cfg, dataset=replace(cfg.dataset, backend=replace(cfg.dataset.backend,
+                                                                     name=backend)))
+
+
 def plan(
     config: str | Path | ReleaseConfig,
     *,
@@ -191,13 +201,37 @@ def _warnings(cfg: ReleaseConfig, rng: RandomSource, seed: int | None,
 # 3-7. the steps that touch records, then post-processing
 # ---------------------------------------------------------------------------------------------
 def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
-         progress: ProgressReporter = SILENT) -> EncodedTable:
-    """Validated, encoded records (InputError names file / row / column / rule, never a value)."""
+         progress: ProgressReporter = SILENT) -> EncodedTable | CountingBackend:
+    """Validated, encoded records (InputError names file / row / column / rule, never a value).
+
+    With ``[dataset.backend] name = "spark"`` the records are read, encoded and merged by Spark
+    where they lie and stay there (:mod:`ptsynth.ingest.spark`): the result is a
+    :class:`~ptsynth.counting.spark_backend.SparkBackend`, asked only for counts.
+    """
     label = str(data) if isinstance(data, (str, Path)) else None
+    if cfg.dataset.backend.name == "spark":
+        return _read_spark(data, cfg, label, progress)
     table = read_records(data, cfg.schema, file_label=label, progress=progress)
     if table.n_records < 2:
         raise InputError("too few records for a release (need at least 2 persons)", file=label)
     return table
+
+
+def _read_spark(data: Any, cfg: ReleaseConfig, label: str | None,
+                progress: ProgressReporter) -> CountingBackend:
+    from ptsynth.ingest.spark import SparkSettings, read_spark, spark_session
+
+    if not isinstance(data, (str, Path)):
+        raise InputError("the Spark backend reads a path or table:<name>, not an in-memory table")
+    b = cfg.dataset.backend
+    spark = spark_session(SparkSettings(master=b.master, conf=dict(b.conf),
+                                        partitions=b.partitions))
+    with progress.task("read", "reading and validating records (Spark)", unit="rows"):
+        records = read_spark(str(data), cfg.schema, spark, file_label=label,
+                             partitions=b.partitions)
+    if records.record_count() < 2:
+        raise InputError("too few records for a release (need at least 2 persons)", file=label)
+    return records
 
 
 def split_holdout(
@@ -346,6 +380,7 @@ def release(
     synthesizer: str | None = None,
     rows: int | None = None,
     seed: int | None = None,
+    backend: str | None = None,
     evaluate_release: bool = True,
     overwrite: bool = False,
     allow_unconfirmed_domains: bool = False,
@@ -364,11 +399,14 @@ def release(
         allow_unconfirmed_domains: run although the config's domains were proposed from the
             data and not confirmed public; the bundle is then marked NOT FOR RELEASE. Without
             it such a config is refused (seeded test runs excepted, also NOT FOR RELEASE).
+        backend: ``"local"`` or ``"spark"``: overrides ``[dataset.backend] name``.
         progress: a :class:`~ptsynth.progress.ProgressReporter` or a callback receiving
             :class:`~ptsynth.progress.ProgressEvent` s, one task per step.
     """
     progress = reporter(progress)
     cfg = prepare(config, epsilon=epsilon, delta=delta, k=k, synthesizer=synthesizer, rows=rows)
+    if backend is not None:
+        cfg = with_backend(cfg, backend)
     out_dir = Path(out)
     check_output_folder(out_dir, overwrite=overwrite)
     rng = random_source(seed)
