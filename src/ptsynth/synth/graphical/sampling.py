@@ -9,9 +9,14 @@ Why stratified draws: the root is sampled by controlled (systematic) rounding, s
 cell gets floor(n p) or ceil(n p) records; every later clique draws its new columns per
 separator cell at stratified points ``(u + i) / k`` of the conditional CDF, which is the
 inverse-CDF method with lower variance: each separator group gets its conditional counts
-within one record. Records are shuffled before each step so that which record in a group gets
-which value is independent of the columns already drawn (the model's conditional
-independence). All randomness comes from a :class:`~ptsynth.privacy.RandomSource`.
+within one record. With balanced sampling (the default) the records of a group are ranked by
+the columns already drawn, in a random order of significance, and receive the strata in a
+low-discrepancy order: records tied on every drawn column are identical so far, so no shuffle
+is needed and no permuted copy of the table is made (one stable sort of packed uint64 keys per
+clique, memory a few arrays of n integers). Without balance, records are shuffled before each
+step so that which record in a group gets which value is independent of the columns already
+drawn (the model's conditional independence). All randomness comes from a
+:class:`~ptsynth.privacy.RandomSource`.
 """
 
 from __future__ import annotations
