@@ -34,3 +34,24 @@ def demo_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.csv"
     generate_demo(2_000, 7, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server with an HTCDS-shaped schema loaded (tests/pg_server.py): the one
+    named by PTSYNTH_TEST_PG_URL, else a throw-away server started here (as an unprivileged user)
+    and stopped and deleted at the end of the session, also when tests fail."""
+    import pg_server
+
+    url = os.environ.get("PTSYNTH_TEST_PG_URL")
+    if url:
+        manager = pg_server.given_server(url)
+    else:
+        bindir = pg_server.find_bindir()
+        if bindir is None:
+            pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: install the "
+                        "postgresql package or set PTSYNTH_PG_BIN / PTSYNTH_TEST_PG_URL")
+        manager = pg_server.temporary_postgres(bindir)
+    with manager as server:
+        pg_server.load_htcds(server)
+        yield server

@@ -66,7 +66,7 @@ def test_encoded_domains_expand_sets_and_label_bins_and_periods():
     assert doms[5].labels == ("2020-Q1", "2020-Q2", "2020-Q3", "2020-Q4", "2021-Q1", "2021-Q2")
     assert cfg.release.reporting_length == 3 and cfg.release.k == 10
     assert cfg.release.synthesizer == "pgm" and cfg.release.rows is None
-    assert cfg.evaluation.holdout_fraction == 0.2 and cfg.evaluation.target is None
+    assert cfg.evaluation.holdout_fraction == 0.0 and cfg.evaluation.target is None
     assert cfg.domains_confirmed is True
 
 
@@ -116,7 +116,7 @@ def test_schema_errors_name_config_column_rule(tmp_path, change, fragment, colum
         ({"privacy": None}, "[privacy]: table is missing"),
         ({"dataset__name": ""}, "name must be"),
         ({"dataset__epsilion": 1}, "unknown key"),
-        ({"dataset__ledger": "l.json"}, "lifetime_epsilon"),
+        ({"dataset__ledger": "l.json", "dataset__lifetime_epsilon": 5.0}, "both"),
         ({"dataset__ledger": "l.json", "dataset__lifetime_epsilon": 0.5, "dataset__lifetime_delta": 1e-5},
          "exceeds the dataset"),
         ({"dataset__lifetime_epsilon": 5, "dataset__lifetime_delta": 1e-5}, "need a ledger path"),

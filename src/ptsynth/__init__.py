@@ -6,6 +6,8 @@ The public API is small on purpose::
     cfg = ptsynth.ReleaseConfig.load("configs/ctdc_demo.toml")
     table = ptsynth.read_records("cases.csv", cfg.schema)          # validate + encode, no budget
     rel = ptsynth.release("cases.csv", cfg, "bundle/")             # the whole release
+    db = ptsynth.PostgresQuery("postgresql://steward@db/casework", table="victims")
+    rel = ptsynth.release(db, cfg, "bundle/")                      # straight from PostgreSQL
     ptsynth.assert_budget("bundle/", max_epsilon=1.0)              # for CI / pytest
 
 Names are imported lazily so that ``import ptsynth`` stays fast for the CLI.
@@ -23,6 +25,7 @@ _EXPORTS = {
     "ReleaseConfig": "ptsynth.config",
     "read_records": "ptsynth.ingest",
     "SQLiteQuery": "ptsynth.ingest",
+    "PostgresQuery": "ptsynth.ingest",
     "EncodedTable": "ptsynth.table",
     "release": None,  # the callable package ptsynth.release (runs release.pipeline.release)
     "plan": "ptsynth.release.pipeline",

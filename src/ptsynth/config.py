@@ -6,15 +6,26 @@ errors (a typo such as ``epsilion`` must not silently fall back to a default).
 
 Layout::
 
-    [dataset]     name, subject_id?, ledger? (relative to this file), lifetime_epsilon?,
-                  lifetime_delta?, extra_columns = "error"|"ignore", missing_values = [""],
-                  domains_confirmed = true
+    [dataset]     name, subject_id?, ledger? (relative to this file; the file holds the lifetime
+                  budget, see `ptsynth budget init`), lifetime_epsilon? + lifetime_delta?
+                  (optional: checked against the ledger file), extra_columns = "error"|"ignore",
+                  missing_values = [""], domains_confirmed = true
+    [dataset.source]  url = "postgresql://user@host/db" | "sqlite:///cases.db", and table = "…"
+                  or query = "SELECT …" (read-only): the records' database, read when no
+                  input is given on the command line (a password in the URL is refused:
+                  libpq reads it from PGPASSWORD, ~/.pgpass or a service file)
     [privacy]     epsilon, delta
     [release]     reporting_length = 3, k = 10, synthesizer = "pgm" (default; graphical model) | "aggregate" (SDS-style), rows?
     [release.<synthesizer>]  that synthesizer's options (:mod:`ptsynth.synth.registry`), each
                   validated against its options dataclass: an unknown key or a broken rule
                   is an error naming the key
-    [evaluation]  target?, holdout_fraction = 0.0 (a share of persons kept out of training, for the private evaluation only)
+    [evaluation]  target?, holdout_fraction = 0.0 (each person is kept out of every measurement with
+                  this probability, independently: the private evaluation's unseen records)
+    [showcase]    optional, the public showcase page (:mod:`ptsynth.showcase`): title?, time?,
+                  geography? (column names), geography_codes? ("iso3166_alpha3" |
+                  "iso3166_alpha2" | "us_state"), demographics? (columns: age band, then sex),
+                  exploitation? (columns), [[showcase.pages]] title + columns; detected from
+                  the columns' names, kinds and labels where absent
     [[columns]]   see :mod:`ptsynth.schema`
 """
 
@@ -23,7 +34,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +43,10 @@ from ptsynth.schema import Schema
 from ptsynth.synth import registry
 from ptsynth.synth.options import options_dict
 
-_TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "columns"})
+_TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "showcase", "columns"})
 _DATASET_KEYS = frozenset(
     {"name", "subject_id", "ledger", "lifetime_epsilon", "lifetime_delta", "extra_columns",
-     "missing_values", "domains_confirmed", "description", "backend"}
+     "missing_values", "domains_confirmed", "description", "source", "backend"}
 )
 _BACKEND_KEYS = frozenset({"name", "master", "partitions", "conf"})
 #: Where records are read and counted: in this process (numpy) or on a Spark cluster.
@@ -53,9 +64,36 @@ class BackendConfig:
     partitions: int | None = None
     conf: Mapping[str, str] = field(default_factory=dict)
 
+
+_SOURCE_KEYS = frozenset({"url", "table", "query"})
 _PRIVACY_KEYS = frozenset({"epsilon", "delta"})
 _RELEASE_KEYS = frozenset({"reporting_length", "k", "synthesizer", "rows", *registry.names()})
 _EVAL_KEYS = frozenset({"target", "holdout_fraction"})
+_SHOWCASE_KEYS = frozenset(
+    {"title", "time", "geography", "geography_codes", "demographics", "exploitation", "pages"}
+)
+#: Code systems a showcase map knows (``[showcase] geography_codes``).
+GEOGRAPHY_CODES = ("iso3166_alpha3", "iso3166_alpha2", "us_state")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """``[dataset.source]``: where the records live when they are not a file (a database).
+
+    ``url`` names the database (never a password); exactly one of ``table`` and ``query``.
+    A relative ``sqlite:///`` path is resolved against the config file's folder.
+    """
+
+    url: str
+    table: str | None = None
+    query: str | None = None
+    base: Path | None = None
+
+    def record_source(self) -> Any:
+        """The :class:`~ptsynth.ingest.RecordSource` to read (PostgreSQL or SQLite)."""
+        from ptsynth.ingest.postgres import database_source
+
+        return database_source(self.url, table=self.table, query=self.query, base=self.base)
 
 
 @dataclass(frozen=True)
@@ -73,6 +111,8 @@ class DatasetConfig:
     domains_confirmed: bool = True
     description: str = ""
     backend: BackendConfig = field(default_factory=BackendConfig)
+    #: ``[dataset.source]``: the records' database, or None (the input is given when run).
+    source: SourceConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +148,80 @@ class ReleaseOptions:
 class EvaluationConfig:
     target: str | None = None
     holdout_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class ShowcasePage:
+    title: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ShowcaseConfig:
+    """The optional ``[showcase]`` section: which columns the breakdown pages use.
+
+    ``None`` / empty means "detect from the columns' names, kinds and labels"
+    (:mod:`ptsynth.showcase.layout`).
+    """
+
+    title: str | None = None
+    time: str | None = None
+    geography: tuple[str, ...] = ()
+    geography_codes: str | None = None
+    demographics: tuple[str, ...] = ()
+    exploitation: tuple[str, ...] = ()
+    pages: tuple[ShowcasePage, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in ("title", "time", "geography_codes"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        for key in ("geography", "demographics", "exploitation"):
+            if getattr(self, key):
+                out[key] = list(getattr(self, key))
+        if self.pages:
+            out["pages"] = [{"title": p.title, "columns": list(p.columns)} for p in self.pages]
+        return out
+
+
+def _showcase(data: Mapping[str, Any], ctx: _Ctx) -> ShowcaseConfig:
+    tab = _table(data, "showcase", _SHOWCASE_KEYS, ctx, required=False)
+    w = "[showcase]"
+
+    def names(key: str) -> tuple[str, ...]:
+        v = tab.get(key, [])
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+            raise ctx(w, f"{key} must be a column name or a list of column names")
+        return tuple(v)
+
+    for key in ("title", "time"):
+        if key in tab and (not isinstance(tab[key], str) or not tab[key]):
+            raise ctx(w, f"{key} must be a non-empty string")
+    codes = tab.get("geography_codes")
+    if codes is not None and codes not in GEOGRAPHY_CODES:
+        raise ctx(w, f"geography_codes must be one of {', '.join(GEOGRAPHY_CODES)}")
+    pages = []
+    raw_pages = tab.get("pages", [])
+    if not isinstance(raw_pages, list):
+        raise ctx(w, "pages must be a list of tables ([[showcase.pages]])")
+    for i, page in enumerate(raw_pages):
+        where = f"[[showcase.pages]] #{i + 1}"
+        if not isinstance(page, Mapping) or set(page) - {"title", "columns"}:
+            raise ctx(where, "must be a table with title and columns")
+        title, cols = page.get("title"), page.get("columns")
+        if not isinstance(title, str) or not title:
+            raise ctx(where, "title must be a non-empty string")
+        if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
+            raise ctx(where, "columns must be a non-empty list of column names")
+        pages.append(ShowcasePage(title, tuple(cols)))
+    return ShowcaseConfig(
+        title=tab.get("title"), time=tab.get("time"), geography=names("geography"),
+        geography_codes=codes, demographics=names("demographics"),
+        exploitation=names("exploitation"), pages=tuple(pages),
+    )
 
 
 class _Ctx:
@@ -183,6 +297,32 @@ def _backend(tab: Any, ctx: _Ctx) -> BackendConfig:
     return BackendConfig(name=name, master=master, partitions=partitions, conf=conf)
 
 
+def _source(ds: Mapping[str, Any], p: Path | None, ctx: _Ctx) -> SourceConfig | None:
+    """``[dataset.source]``, checked; the URL is never echoed (it could hold a password)."""
+    if "source" not in ds:
+        return None
+    w = "[dataset.source]"
+    src = ds["source"]
+    if not isinstance(src, Mapping):
+        raise ctx(w, "must be a table (url, and table or query)")
+    unknown = sorted(set(src) - _SOURCE_KEYS)
+    if unknown:
+        raise ctx(w, f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(_SOURCE_KEYS))})")
+    url = src.get("url")
+    if not isinstance(url, str) or not url:
+        raise ctx(w, "url is required (postgresql://user@host/database or sqlite:///path)")
+    for key in ("table", "query"):
+        if key in src and (not isinstance(src[key], str) or not src[key].strip()):
+            raise ctx(w, f"{key} must be a non-empty string")
+    out = SourceConfig(url=url, table=src.get("table"), query=src.get("query"),
+                       base=p.parent if p is not None else None)
+    try:
+        out.record_source()  # refuses a password in the URL, a bad table name, both or neither
+    except ConfigError as exc:
+        raise ctx(w, f"{exc.key}: {exc.rule}" if exc.key else exc.rule) from None
+    return out
+
+
 @dataclass(frozen=True)
 class ReleaseConfig:
     """A validated release configuration. Build with :meth:`load` or :meth:`from_dict`."""
@@ -193,6 +333,9 @@ class ReleaseConfig:
     evaluation: EvaluationConfig
     schema: Schema
     path: Path | None = None
+    #: Things the steward should know (e.g. a reporting length capped at the column count).
+    warnings: tuple[str, ...] = ()
+    showcase: ShowcaseConfig = field(default_factory=ShowcaseConfig)
 
     @property
     def domains_confirmed(self) -> bool:
@@ -244,8 +387,10 @@ class ReleaseConfig:
                 ledger_path = (p.parent / ledger_path).resolve()
         life_eps = _number(ds, "lifetime_epsilon", w, ctx, lo=0, hi=math.inf, lo_open=True, hi_open=True)
         life_delta = _number(ds, "lifetime_delta", w, ctx, lo=0, hi=1, lo_open=False, hi_open=True)
-        if ledger_path is not None and (life_eps is None or life_delta is None):
-            raise ctx(w, "a ledger needs lifetime_epsilon and lifetime_delta (the dataset's total budget)")
+        if (life_eps is None) != (life_delta is None):
+            raise ctx(w, "give both lifetime_epsilon and lifetime_delta or neither (the ledger "
+                         "file holds the lifetime budget; given here they are only checked "
+                         "against it)")
         if ledger_path is None and (life_eps is not None or life_delta is not None):
             raise ctx(w, "lifetime_epsilon/lifetime_delta need a ledger path: without one the "
                          "lifetime budget would silently not be enforced")
@@ -267,6 +412,7 @@ class ReleaseConfig:
             missing_values=tuple(dict.fromkeys(v.strip() for v in mv)) or ("",),
             domains_confirmed=confirmed, description=desc,
             backend=_backend(ds.get("backend", {}), ctx),
+            source=_source(ds, p, ctx),
         )
 
         pr = _table(data, "privacy", _PRIVACY_KEYS, ctx, required=True)
@@ -306,7 +452,7 @@ class ReleaseConfig:
         if target is not None and (not isinstance(target, str) or not target):
             raise ctx("[evaluation]", "target must be a column name")
         hf = _number(ev, "holdout_fraction", "[evaluation]", ctx, lo=0, hi=1, lo_open=False,
-                     hi_open=True, default=0.2)
+                     hi_open=True, default=0.0)
         evaluation = EvaluationConfig(target=target, holdout_fraction=float(hf if hf is not None else 0.0))
 
         schema = Schema.from_dict(
@@ -317,8 +463,20 @@ class ReleaseConfig:
             target not in schema.names or schema.column(target).kind in ("subject_id", "set")
         ):
             raise ctx("[evaluation]", "target must name a declared single-valued column")
+        showcase = _showcase(data, ctx)
+        released = {c.name for c in schema.data_columns}
+        for col in (showcase.time, *showcase.geography, *showcase.demographics,
+                    *showcase.exploitation, *(c for pg in showcase.pages for c in pg.columns)):
+            if col is not None and col not in released:
+                raise ctx("[showcase]", f"{col!r} is not a released column")
+        warnings = list(schema.warnings)
+        n_columns = len(schema.encoded_domains())
+        if release.reporting_length > n_columns:
+            warnings.append(f"[release] reporting_length {release.reporting_length} exceeds the "
+                            f"{n_columns} encoded columns: capped at {n_columns}")
+            release = replace(release, reporting_length=n_columns)
         return cls(dataset=dataset, privacy=privacy, release=release, evaluation=evaluation,
-                   schema=schema, path=p)
+                   schema=schema, path=p, warnings=tuple(warnings), showcase=showcase)
 
     def to_dict(self) -> dict[str, Any]:
         """TOML-ready dict (``tomli_w.dumps``); ``None`` fields are omitted, paths as strings."""
@@ -341,6 +499,10 @@ class ReleaseConfig:
             ds["backend"] = {"name": b.name, **({"master": b.master} if b.master else {}),
                              **({"partitions": b.partitions} if b.partitions else {}),
                              **({"conf": dict(b.conf)} if b.conf else {})}
+        if self.dataset.source is not None:
+            src = self.dataset.source
+            ds["source"] = {"url": src.url, **{k: v for k, v in (("table", src.table),
+                                                                ("query", src.query)) if v is not None}}
         rel: dict[str, Any] = {
             "reporting_length": self.release.reporting_length,
             "k": self.release.k,
@@ -355,10 +517,14 @@ class ReleaseConfig:
         if self.evaluation.target is not None:
             ev["target"] = self.evaluation.target
         cols = self.schema.to_dict()
-        return {
+        out = {
             "dataset": ds,
             "privacy": {"epsilon": self.privacy.epsilon, "delta": self.privacy.delta},
             "release": rel,
             "evaluation": ev,
             "columns": cols,
         }
+        showcase = self.showcase.to_dict()
+        if showcase:
+            out["showcase"] = showcase
+        return out

@@ -77,11 +77,21 @@ class SynthesisError(PtsynthError):
     measurements (e.g. too little budget for the table); raise ε or simplify the schema."""
 
 
-class NotFittedError(PtsynthError):
-    """A synthesizer was asked to sample (or describe its model) before ``fit``."""
+class NotFittedError(PtsynthError, AttributeError):
+    """A synthesizer was asked to sample (or describe its model) before ``fit``.
+
+    Also an ``AttributeError`` (as scikit-learn's): a fitted attribute does not exist yet, so
+    ``hasattr`` and protocol checks answer False instead of raising."""
 
 
 class BudgetExceededError(PtsynthError):
     """A spend would take a release or a dataset over its privacy budget. Raised before data use."""
 
     exit_code = 1
+
+
+class Terminated(BaseException):
+    """The process received SIGTERM (what CI runners and ``timeout`` send) during a release.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: not an error to handle, a stop to clean up
+    after (staging folder removed, reservation settled)."""

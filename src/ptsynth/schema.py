@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ptsynth.errors import SchemaError
+from ptsynth.spreadsheet import is_ambiguous, is_formula_like
 from ptsynth.table import ColumnDomain, EncodedTable
 
 #: Kinds a ``[[columns]]`` entry may declare.
@@ -293,6 +294,9 @@ def parse_column(
         clash = set(values) & set(kw["missing_values"])
         if clash:
             raise err("a value is also listed in missing_values")
+        if any(is_ambiguous(v) for v in values):
+            raise err("a value starts with an apostrophe followed by = + - or @: public CSV "
+                      "files could not tell it from a neutralised formula (ptsynth.spreadsheet)")
         kw["values"] = values
         mapping = spec.get("map", {})
         if not isinstance(mapping, Mapping) or not all(
@@ -439,6 +443,34 @@ class Schema:
         return tuple(d for c in self.columns for d in c.domains())
 
     @property
+    def warnings(self) -> list[str]:
+        """Things a steward should know about this schema before releasing with it."""
+        out = []
+        for c in self.data_columns:
+            risky = [lab for lab in c.labels if is_formula_like(lab)]
+            if risky:
+                out.append(f"column {c.name!r}: {len(risky)} label(s) start with = + - @ or a "
+                           "control character; public CSV files write them with a leading "
+                           "apostrophe so spreadsheets show text, not a formula")
+        return out
+
+    @property
+    def privacy_unit(self) -> str:
+        """What one unit of the neighbouring relation is, from the config alone (public).
+
+        With a subject id that may not be missing it is one person. With ``missing = "allow"``
+        each row without an id is its own unit; without a subject id every row is. How many rows
+        lack an id is a count from the data: it goes to the steward, never into a public file.
+        """
+        if self.subject_id is None:
+            return ("one row (no subject id is declared: a person with several rows is protected "
+                    "as several records, i.e. with a multiple of the stated epsilon)")
+        if self.column(self.subject_id).missing == "allow":
+            return ("one person where the subject id is present (rows sharing it are merged); each "
+                    "row without a subject id is its own unit (missing = \"allow\")")
+        return "one person (rows sharing a subject id are merged into one record)"
+
+    @property
     def quasi_identifiers(self) -> list[str]:
         return [d.name for d in self.encoded_domains() if d.quasi_identifier]
 
@@ -511,7 +543,9 @@ class Schema:
 
     def write_csv(self, table: EncodedTable, path: str | Path, *, chunk_rows: int = 1 << 20
                   ) -> None:
-        """``decode(table).to_csv(path, index=False)``, byte for byte, in row chunks.
+        """``neutralise(decode(table)).to_csv(path, index=False)``, byte for byte, in row
+        chunks (:mod:`ptsynth.spreadsheet`: cells that a spreadsheet would run as formulas get
+        a leading apostrophe).
 
         Why: decoding ten million records into Python strings at once takes gigabytes. Each
         chunk becomes Arrow string columns (label lookups) written by Arrow's CSV writer, which
@@ -523,6 +557,8 @@ class Schema:
 
         import pyarrow as pa
         import pyarrow.csv as pacsv
+
+        from ptsynth.spreadsheet import is_formula_like, neutralise
 
         names = [c.name for c in self.data_columns]
         luts = []
@@ -540,7 +576,7 @@ class Schema:
                 first = True
                 for start in range(0, max(table.n_records, 1), chunk_rows):
                     part = table.take(np.arange(start, min(start + chunk_rows, table.n_records)))
-                    self.decode(part).to_csv(fh, index=False, header=first)
+                    neutralise(self.decode(part)).to_csv(fh, index=False, header=first)
                     first = False
                 return
             head = io.StringIO()
@@ -552,10 +588,12 @@ class Schema:
                 part = table.take(np.arange(start, min(start + chunk_rows, table.n_records)))
                 frame = self.decode(part, categorical=True)
                 arrays = [
-                    pa.array(np.asarray(frame[name].cat.categories, dtype=object), pa.string())
+                    pa.array([("'" + c) if is_formula_like(c) else c
+                              for c in frame[name].cat.categories], pa.string())
                     .take(pa.array(frame[name].cat.codes.to_numpy()))
                     if isinstance(frame[name].dtype, pd.CategoricalDtype)
-                    else pa.array(frame[name].to_numpy(dtype=object), pa.string())
+                    else pa.array(neutralise(frame[[name]])[name].to_numpy(dtype=object),
+                                  pa.string())
                     for name in names
                 ]
                 pacsv.write_csv(pa.Table.from_arrays(arrays, names=names), fh, options)

@@ -79,11 +79,24 @@ class ColumnDomain:
 
 
 @dataclass(frozen=True)
+class IngestSummary:
+    """Private facts about how a table was read (for the steward's terminal and the private
+    report only, never a public file): input rows, records after the per-person merge, and rows
+    that had no subject id (each of which is its own privacy unit)."""
+
+    input_rows: int
+    records: int
+    rows_without_id: int
+
+
+@dataclass(frozen=True)
 class EncodedTable:
     """Integer-coded records over public domains. See the module docstring."""
 
     codes: np.ndarray
     domains: tuple[ColumnDomain, ...]
+    #: How the records were read (private; set by ingest, dropped by derived tables).
+    summary: IngestSummary | None = field(default=None, repr=False, compare=False)
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

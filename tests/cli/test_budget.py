@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from ptsynth.cli.budget import budget_app
-from ptsynth.privacy import Accountant, assert_budget, check_budget, seeded_random
+from ptsynth.privacy import Accountant, assert_budget, check_budget, secure_random, seeded_random
 
 app = typer.Typer()
 app.add_typer(budget_app, name="budget")
@@ -20,7 +20,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def ledger_dir(tmp_path: Path) -> Path:
-    acc = Accountant(1.0, 1e-9, rng=seeded_random(0), release_id="rel")
+    acc = Accountant(1.0, 1e-9, rng=secure_random(), release_id="rel")
     acc.measure_gaussian(np.arange(3), sigma=acc.sigma_for(acc.target_rho / 2, 1.0),
                          l2_sensitivity=1.0, query="a x b")
     acc.ledger().write(tmp_path / "budget.json")
@@ -61,3 +61,24 @@ def test_tampered_or_missing_exit_2(ledger_dir: Path, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "not found" in res.output
     with pytest.raises(AssertionError, match="invalid ledger"):
         assert_budget(path, max_epsilon=10.0)
+
+
+def test_a_seeded_test_ledger_is_refused_unless_allowed(tmp_path: Path) -> None:
+    acc = Accountant(1.0, 1e-9, rng=seeded_random(0), release_id="test")
+    acc.measure_gaussian(np.arange(3), sigma=10.0, l2_sensitivity=1.0, query="q")
+    acc.ledger().write(tmp_path / "budget.json")
+    res = runner.invoke(app, ["budget", "check", str(tmp_path), "--max-epsilon", "1.0"])
+    assert res.exit_code == 2 and "seeded test bundle: not for release" in res.output
+    assert "seed" not in json.dumps([e["random_source"] for e in
+                                     json.loads((tmp_path / "budget.json").read_text())["entries"]]
+                                    ).replace("seeded", "")
+    res = runner.invoke(app, ["budget", "check", str(tmp_path), "--max-epsilon", "1.0", "--allow-seeded"])
+    assert res.exit_code == 0, res.output
+    with pytest.raises(AssertionError, match="seeded test bundle"):
+        assert_budget(tmp_path, max_epsilon=1.0)
+    assert_budget(tmp_path, max_epsilon=1.0, allow_seeded=True)
+
+
+def test_public_ledger_entries_carry_only_the_date(ledger_dir: Path) -> None:
+    entries = json.loads((ledger_dir / "budget.json").read_text())["entries"]
+    assert all(len(e["time"]) == 10 and e["time"][4] == "-" for e in entries)

@@ -134,7 +134,7 @@ def test_costs_and_entries() -> None:
         "discrete_gaussian", 2.0, "L2", 10.0)
     assert e.release_id == "rel-1" and e.seeded and "NOT FOR RELEASE" in e.random_source
     assert e.epsilon == pytest.approx(epsilon_from_rho_delta(e.rho, 1e-6)) and e.delta == 1e-6
-    assert e.time.endswith("Z")
+    assert len(e.time) == 10  # the date only: finer times would time the computation
     assert acc.sigma_for(0.02, 2.0) == pytest.approx(10.0)
     sec = Accountant(1.0, 1e-9, rng=secure_random())
     sec.measure_gaussian(np.zeros(3, dtype=np.int64), sigma=50, l2_sensitivity=1, query="q")

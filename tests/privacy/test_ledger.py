@@ -104,7 +104,7 @@ def test_missing_and_garbage(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 def test_dataset_reserve_commit_abort(tmp_path: Path) -> None:
     path = tmp_path / "dataset.json"
-    ds = DatasetLedger(path, lifetime_epsilon=2.0, lifetime_delta=1e-9)
+    ds = DatasetLedger.create(path, lifetime_epsilon=2.0, lifetime_delta=1e-9)
     life = rho_from_epsilon_delta(2.0, 1e-9)
     r1 = rho_from_epsilon_delta(1.0, 1e-9)
     ds.reserve("r1", r1)
@@ -113,7 +113,7 @@ def test_dataset_reserve_commit_abort(tmp_path: Path) -> None:
     ds.commit("r1", led.entries)
     assert ds.spent_rho == pytest.approx(led.total["rho"])
     ds.reserve("r2", r1)
-    ds.abort("r2")  # stays counted
+    ds.abort("r2", refund=False, reason="NoiseDominatesError: decided from a DP output")
     assert ds.spent_rho == pytest.approx(led.total["rho"] + r1)
     with pytest.raises(BudgetExceededError, match="lifetime"):
         ds.reserve("r3", life)  # would exceed the lifetime
@@ -131,7 +131,7 @@ def test_dataset_reserve_commit_abort(tmp_path: Path) -> None:
 
 
 def test_commit_over_reservation_is_recorded_then_refused(tmp_path: Path) -> None:
-    ds = DatasetLedger(tmp_path / "d.json", lifetime_epsilon=5.0, lifetime_delta=1e-9)
+    ds = DatasetLedger.create(tmp_path / "d.json", lifetime_epsilon=5.0, lifetime_delta=1e-9)
     led = _ledger("big")
     ds.reserve("big", led.total["rho"] / 2)
     with pytest.raises(BudgetExceededError, match="recorded"):
@@ -148,7 +148,7 @@ class _NoLock:
 
 
 def _race(path: str, barrier, results, i: int, locked: bool) -> None:
-    ds = DatasetLedger(path, lifetime_epsilon=1.0, lifetime_delta=1e-9)
+    ds = DatasetLedger(path)
     read = ds._read
 
     def slow_read():  # widen the read-modify-write window so a missing lock would show
@@ -182,10 +182,39 @@ def _run_race(path: str, locked: bool) -> list[str]:
 def test_concurrent_reservations_cannot_both_pass(tmp_path: Path) -> None:
     for round_ in range(2):
         path = str(tmp_path / f"race{round_}.json")
+        DatasetLedger.create(path, lifetime_epsilon=1.0, lifetime_delta=1e-9)
         assert _run_race(path, locked=True) == ["ok", "refused"]
         assert len(Ledger.load(path).entries) == 1
 
 
 def test_race_test_catches_a_missing_lock(tmp_path: Path) -> None:
     """Without the file lock both releases pass: the race test above has teeth."""
+    DatasetLedger.create(tmp_path / "nolock.json", lifetime_epsilon=1.0, lifetime_delta=1e-9)
     assert _run_race(str(tmp_path / "nolock.json"), locked=False) == ["ok", "ok"]
+
+
+def test_the_lifetime_is_read_from_the_ledger_file(tmp_path: Path) -> None:
+    path = tmp_path / "life.json"
+    DatasetLedger.create(path, lifetime_epsilon=3.0, lifetime_delta=1e-7)
+    ds = DatasetLedger(path)  # a config only names the file
+    assert ds.lifetime_epsilon == 3.0 and ds.lifetime_delta == 1e-7
+    assert DatasetLedger(path, lifetime_epsilon=3.0, lifetime_delta=1e-7).lifetime_rho == ds.lifetime_rho
+    with pytest.raises(LedgerError, match="does not exist"):
+        DatasetLedger(tmp_path / "missing.json")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # the steward's, private
+
+
+def test_a_refund_returns_the_reservation_with_its_reason(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    ds = DatasetLedger.create(path, lifetime_epsilon=1.0, lifetime_delta=1e-9)
+    ds.reserve("a", 0.5 * ds.lifetime_rho, detail={"pid": 1, "out": "/x"})
+    assert [e.release_id for e in ds.open_reservations()] == ["a"]
+    ds.abort("a", refund=True, reason="InputError: value is not one of the declared values")
+    assert ds.spent_rho == 0.0 and ds.open_reservations() == []
+    entry = Ledger.load(path).entries[0]
+    assert entry.mechanism == "aborted-refunded" and entry.rho == 0.0
+    assert entry.detail["reason"].startswith("InputError") and entry.detail["out"] == "/x"
+    ds.reserve("b", 0.9 * ds.lifetime_rho)  # the refunded budget is available again
+    with pytest.raises(LedgerError, match="no open reservation"):
+        ds.abort("a", refund=True, reason="twice")
+

@@ -24,6 +24,8 @@ BUNDLE_FILES = {
     "report.json",
     "report.html",
     "manifest.json",
+    "model.json",
+    "showcase.html",
 }
 
 
@@ -51,8 +53,10 @@ def test_budget_in_ledger_matches_request(bundle: Path) -> None:
     assert sum(e["rho"] for e in ledger["entries"]) == pytest.approx(ledger["total"]["rho"])
     # seeded run: every entry says so
     assert all(e["seeded"] for e in ledger["entries"])
-    assert _run("budget", "check", bundle, "--max-epsilon", "2").exit_code == 0
-    assert _run("budget", "check", bundle, "--max-epsilon", "0.5").exit_code == 1
+    checked = _run("budget", "check", bundle, "--max-epsilon", "2")
+    assert checked.exit_code == 2 and "seeded test bundle: not for release" in checked.output
+    assert _run("budget", "check", bundle, "--max-epsilon", "2", "--allow-seeded").exit_code == 0
+    assert _run("budget", "check", bundle, "--max-epsilon", "0.5", "--allow-seeded").exit_code == 1
 
 
 def test_manifest_records_hashes_and_seed_mode(bundle: Path, demo_csv: Path) -> None:
@@ -63,7 +67,8 @@ def test_manifest_records_hashes_and_seed_mode(bundle: Path, demo_csv: Path) -> 
     assert manifest["randomness"]["secure"] is False
     assert "NOT FOR RELEASE" in manifest["randomness"]["mode"]
     # public files are hashed; private reports are listed but never hashed in public
-    assert set(manifest["outputs"]) == {"aggregates.csv", "aggregates.parquet", "synthetic.csv", "budget.json"}
+    assert set(manifest["outputs"]) == {"aggregates.csv", "aggregates.parquet", "synthetic.csv",
+                                        "budget.json", "model.json", "showcase.html"}
     for name, digest in manifest["outputs"].items():
         assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == digest
     assert {"report.json", "report.html"} <= set(manifest["files"]["private"])
@@ -128,7 +133,7 @@ def test_library_twin(demo_csv: Path, tmp_path: Path) -> None:
     assert isinstance(rel, ptsynth.Release)
     assert rel.epsilon <= 1.0 + 1e-9
     assert len(rel.synthetic) > 0
-    ptsynth.assert_budget(tmp_path / "b", max_epsilon=1.0)
+    ptsynth.assert_budget(tmp_path / "b", max_epsilon=1.0, allow_seeded=True)
 
 
 def test_dataset_ledger_refuses_release_over_lifetime(demo_csv: Path, tmp_path: Path) -> None:
@@ -167,8 +172,8 @@ def test_dataset_ledger_refuses_release_over_lifetime(demo_csv: Path, tmp_path: 
     assert not (tmp_path / "r3").exists()
     lifetime = Ledger.load(ledger)
     assert lifetime.total["epsilon"] <= lifetime_eps
-    assert _run("budget", "check", ledger, "--max-epsilon", str(lifetime_eps)).exit_code == 0
-    assert _run("budget", "check", ledger, "--max-epsilon", "1.0").exit_code == 1
+    assert _run("budget", "check", ledger, "--max-epsilon", str(lifetime_eps), "--allow-seeded").exit_code == 0
+    assert _run("budget", "check", ledger, "--max-epsilon", "1.0", "--allow-seeded").exit_code == 1
 
 
 def test_lifetime_budget_without_ledger_is_refused(tmp_path: Path) -> None:

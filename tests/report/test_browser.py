@@ -60,7 +60,8 @@ def _run(args: list[str], profile: Path) -> subprocess.CompletedProcess:
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 def test_report_renders_in_chromium(tmp_path: Path, record_property) -> None:
     rng = np.random.default_rng(4)
-    doms = tuple(ColumnDomain(f"col{j}", tuple("abcde"[: 2 + j % 4]),
+    doms = tuple(ColumnDomain(f"col{j}" + ("_with_a_very_long_name_" * 4 if j == 5 else ""),
+                              tuple("abcde"[: 2 + j % 4]),
                               kind="ordinal" if j % 2 else "categorical",
                               quasi_identifier=j < 3, sensitive=j == 4) for j in range(7))
     n = 800
@@ -101,6 +102,8 @@ def test_report_renders_in_chromium(tmp_path: Path, record_property) -> None:
     for tag in re.findall(r"<svg[^>]*data-chart=\"[^\"]+\"[^>]*>", dom.stdout):
         rendered = re.search(r'data-rendered-marks="(\d+)"', tag)
         assert rendered and int(rendered.group(1)) > 0, f"chart without visible marks: {tag}"
+    clipped = [int(c) for c in re.findall(r'data-clipped-labels="(\d+)"', dom.stdout)]
+    assert clipped and not any(clipped), "a chart label is drawn outside its chart"
     sizes = re.findall(r'data-rendered-size="([\d.]+)x([\d.]+)"', dom.stdout)
     assert any(float(w) > 0 and float(h) > 0 for w, h in sizes)
 

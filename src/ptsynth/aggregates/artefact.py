@@ -20,6 +20,7 @@ import pandas as pd
 from ptsynth.aggregates.combinations import CombinationIndex, attribute_offsets, candidates
 from ptsynth.counting import NumpyBackend
 from ptsynth.errors import BundleError
+from ptsynth.spreadsheet import neutralise
 from ptsynth.table import ColumnDomain, EncodedTable
 
 #: Parquet key-value metadata entry holding the release's public parameters.
@@ -262,9 +263,10 @@ class AggregateRelease:
         }
 
     def write_csv(self, path: str | Path, *, sep: str = ",") -> Path:
-        """Write :meth:`to_frame` as CSV (``sep="\\t"`` gives SDS's own TSV layout)."""
+        """Write :meth:`to_frame` as CSV (``sep="\\t"`` gives SDS's own TSV layout), cells that
+        a spreadsheet would run as formulas neutralised (:mod:`ptsynth.spreadsheet`)."""
         path = Path(path)
-        self.to_frame().to_csv(path, index=False, sep=sep)
+        neutralise(self.to_frame()).to_csv(path, index=False, sep=sep)
         return path
 
     def write_parquet(self, path: str | Path) -> Path:

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from ptsynth.cli import data, evaluate, release
+from ptsynth.cli import data, evaluate, query, release
 from ptsynth.cli.budget import budget_app
 from ptsynth.cli.common import out
 
@@ -33,7 +33,23 @@ app.command("init")(data.init)
 app.command("validate")(data.validate)
 app.command("release")(release.release)
 app.command("evaluate")(evaluate.evaluate)
+app.command("query")(query.query)
+app.command("showcase")(query.showcase)
 app.add_typer(budget_app, name="budget", help="Inspect and assert privacy-budget ledgers (for CI).")
+
+
+@app.command("synthesizers")
+def synthesizers() -> None:
+    """List the synthesizers, their options and defaults ([release.<name>] in a config)."""
+    from ptsynth.synth import registry
+    from ptsynth.synth.options import options_dict
+
+    for name in registry.names():
+        cls = registry.get(name)
+        default = " (default)" if name == registry.DEFAULT else ""
+        out.print(f"[bold]{name}[/]{default}: {cls.summary}")
+        for key, value in options_dict(registry.parse_options(name, None)).items():
+            out.print(f"    {key} = {value!r}", highlight=False)
 
 
 @app.command("version")

@@ -63,17 +63,58 @@ def check(
         float | None,
         typer.Option("--max-delta", help="δ at which to state ε (default: the ledger's own δ)."),
     ] = None,
+    allow_seeded: Annotated[
+        bool,
+        typer.Option("--allow-seeded", help="Accept a seeded TEST ledger (test pipelines only)."),
+    ] = False,
 ) -> None:
-    """Verify a ledger (hash chain, totals) and exit 0 within budget, 1 over, 2 invalid."""
+    """Verify a ledger (hash chain, totals) and exit 0 within budget, 1 over, 2 invalid or a
+    seeded test bundle. On a dataset ledger, also list the reservations of running or killed
+    releases (settle those of dead runs with `ptsynth budget recover`)."""
     console = Console(width=160)
-    res = check_budget(path, max_epsilon, max_delta)
+    res = check_budget(path, max_epsilon, max_delta, allow_seeded=allow_seeded)
     if res.ledger is not None:
         _render(console, res.ledger)
-        if any(e.seeded for e in res.ledger.entries):
+        if res.seeded:
             console.print("[bold red]warning:[/] seeded randomness used: NOT FOR RELEASE")
+        for entry in res.open_reservations:
+            state = _owner_state(entry)
+            console.print(f"[bold yellow]open reservation:[/] release {escape(str(entry.release_id))} "
+                          f"(rho={entry.rho:.6g}) — {state}", highlight=False)
     style = {0: "green", 1: "bold red", 2: "bold red"}[res.status]
     console.print(f"[{style}]{escape(res.message)}[/]", highlight=False)
     raise typer.Exit(code=res.status)
+
+
+def _owner_state(entry) -> str:
+    from ptsynth.release.recovery import alive
+
+    info = entry.detail or {}
+    state = alive(info) if info else None
+    if state is True:
+        return "its process is still running"
+    if state is False:
+        return "its process is gone (killed?): `ptsynth budget recover` settles it"
+    return "owner unknown or on another host"
+
+
+@budget_app.command("recover")
+@guarded
+def recover(
+    path: Annotated[Path, typer.Argument(help="The dataset ledger.")],
+    force: Annotated[bool, typer.Option("--force", help="Also settle reservations whose owner cannot be checked (another host, no owner recorded) — only once you know they are not running.")] = False,
+) -> None:
+    """Settle reservations of killed releases: refund when no bundle of that release exists
+    (nothing was published), charge otherwise; delete their staging folders."""
+    from ptsynth.release.recovery import recover as settle
+
+    console = Console(width=160)
+    done = settle(path, force=force)
+    if not done:
+        console.print("no open reservations")
+    for s in done:
+        console.print(f"release {escape(s.release_id)}: {escape(s.action)} ({escape(s.reason)})",
+                      highlight=False)
 
 
 @budget_app.command("init")

@@ -1,7 +1,8 @@
 """What every command shares: the consoles and the one error contract.
 
 Exit codes mean something to CI: 0 success; 1 a privacy budget would be (or was) exceeded;
-2 bad input, bad config, bad bundle or an invalid/tampered ledger; 3 an internal error (a bug).
+2 bad input, bad config, bad bundle or an invalid/tampered ledger; 3 an internal error (a bug);
+130 / 143 interrupted by Ctrl-C / SIGTERM (nothing published, the reservation settled).
 A :class:`~ptsynth.errors.PtsynthError` is printed as one line, never a traceback. Any other
 exception is a bug: only its type is printed, since its message might quote a record (set
 ``PTSYNTH_DEBUG=1`` to see the traceback on a machine that holds the data).
@@ -18,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ptsynth.errors import PtsynthError
+from ptsynth.errors import PtsynthError, Terminated
 
 err = Console(stderr=True, soft_wrap=True)  # messages stay on one line in logs
 out = Console(soft_wrap=True)
@@ -51,8 +52,11 @@ def guarded(command: F) -> F:
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except KeyboardInterrupt:
-            err.print("[bold red]interrupted[/]", highlight=False)
+            err.print("[bold red]interrupted:[/] nothing was published", highlight=False)
             raise typer.Exit(code=130) from None
+        except Terminated:
+            err.print("[bold red]terminated (SIGTERM):[/] nothing was published", highlight=False)
+            raise typer.Exit(code=143) from None
         except Exception as exc:
             if os.environ.get("PTSYNTH_DEBUG"):
                 raise

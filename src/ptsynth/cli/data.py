@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from ptsynth.cli.common import guarded, out, warn
+from ptsynth.cli.inputs import DATA_HELP, QUERY_HELP, TABLE_HELP, records_input
+from ptsynth.errors import InputError
 
 
 @guarded
@@ -19,7 +21,11 @@ def demo_data(
     """Generate realistic CTDC-like case records (the built-in demo data; not real people)."""
     from ptsynth.demo import generate_demo
 
-    generate_demo(rows, seed, output)
+    try:
+        generate_demo(rows, seed, output)
+    except OSError as exc:
+        raise InputError(f"cannot write the output file ({exc.strerror or type(exc).__name__})",
+                         file=str(output)) from None
     out.print(f"wrote {rows} demo records to {output}")
 
 
@@ -38,13 +44,27 @@ def init(
 
 @guarded
 def validate(
-    data: Annotated[Path, typer.Argument(help="Sensitive records to check against the schema.")],
+    data: Annotated[str | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    *,
     config: Annotated[Path, typer.Option("--config", "-c", help="Release config (TOML).")],
+    query: Annotated[str | None, typer.Option("--query", help=QUERY_HELP)] = None,
+    table: Annotated[str | None, typer.Option("--table", help=TABLE_HELP)] = None,
 ) -> None:
     """Check records against the schema without spending budget or writing anything."""
     from ptsynth.config import ReleaseConfig
     from ptsynth.ingest import read_records
+    from ptsynth.release.pipeline import MIN_RECORDS_PER_NOISE_SD, expected_noise_sd
 
     cfg = ReleaseConfig.load(config)
-    table = read_records(data, cfg.schema, file_label=str(data))
-    out.print(f"ok: {table.n_records} persons, {table.n_columns} encoded columns")
+    for line in cfg.warnings:
+        warn(line)
+    records = records_input(data, cfg, query=query, table=table)
+    label = str(records) if isinstance(records, Path) else None
+    encoded = read_records(records, cfg.schema, file_label=label)
+    out.print(f"ok: {encoded.n_records} persons, {encoded.n_columns} encoded columns")
+    noise = expected_noise_sd(cfg)
+    if encoded.n_records < MIN_RECORDS_PER_NOISE_SD * noise:
+        warn(f"{encoded.n_records} persons is likely too few for epsilon={cfg.privacy.epsilon:g}: a "
+             f"release refuses when its DP record count is below {MIN_RECORDS_PER_NOISE_SD:g} times "
+             f"the noise sd of one count (about {noise:.3g} here); raise epsilon, or use fewer "
+             "columns or a shorter reporting length")

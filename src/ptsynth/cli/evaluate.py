@@ -13,11 +13,11 @@ from ptsynth.cli.common import guarded, out
 @guarded
 def evaluate(
     real: Annotated[Path, typer.Argument(help="The real (sensitive) records.")],
-    synthetic: Annotated[Path, typer.Argument(help="The synthetic records to assess.")],
+    synthetic: Annotated[Path, typer.Argument(help="The synthetic records to assess: a release bundle folder, its synthetic.csv, or a file in the input's own format.")],
     config: Annotated[Path, typer.Option("--config", "-c", help="Release config (TOML).")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.json and report.html.")],
     holdout: Annotated[Path | None, typer.Option("--holdout", help="Real records not used for training.")] = None,
-    ledger: Annotated[Path | None, typer.Option("--ledger", help="budget.json to show in the report.")] = None,
+    ledger: Annotated[Path | None, typer.Option("--ledger", help="budget.json to show in the report (default: the bundle's own).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the attack simulations.")] = 0,
 ) -> None:
     """Utility and disclosure-risk report (private: computed against the real records)."""
@@ -28,9 +28,9 @@ def evaluate(
 
     cfg = ReleaseConfig.load(config)
     real_t = read_records(real, cfg.schema, file_label=str(real))
-    synth_t = read_records(synthetic, cfg.schema, file_label=str(synthetic))
+    synth_t, bundle_ledger = read_synthetic(synthetic, cfg)
     hold_t = read_records(holdout, cfg.schema, file_label=str(holdout)) if holdout else None
-    ledger_dict = None
+    ledger_dict = None if bundle_ledger is None else bundle_ledger.to_dict()
     if ledger is not None:
         from ptsynth.privacy import Ledger
 
@@ -51,3 +51,20 @@ def evaluate(
     write_json_report(report, out_dir / "report.json")
     write_html_report(report, out_dir / "report.html")
     out.print(f"wrote {out_dir / 'report.json'} and {out_dir / 'report.html'} (private: for the data steward)")
+
+
+def read_synthetic(path: Path, cfg):
+    """Synthetic records from a bundle folder, a bundle's ``synthetic.csv`` (released shape:
+    bin and period labels, no subject id, neutralised formulas) or a file in the input's own
+    shape; and the bundle's ledger when there is one."""
+    from ptsynth.errors import BundleError
+    from ptsynth.ingest import read_records
+    from ptsynth.release.bundle import Bundle, encode_released, read_public_csv
+
+    if path.is_dir():
+        bundle = Bundle.load(path)
+        return bundle.synthetic_table, bundle.ledger
+    try:
+        return encode_released(read_public_csv(path), cfg.schema, label=str(path)), None
+    except BundleError:
+        return read_records(path, cfg.schema, file_label=str(path)), None

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ptsynth.cli.common import err, guarded, out, warn
+from ptsynth.cli.inputs import DATA_HELP, QUERY_HELP, TABLE_HELP, records_input
 from ptsynth.errors import ConfigError
 from ptsynth.progress import ProgressEvent
 from ptsynth.synth import registry
@@ -55,13 +57,16 @@ def print_plan(plan: dict[str, Any]) -> None:
 
 @guarded
 def release(
-    data: Annotated[Path, typer.Argument(help="Sensitive records (CSV/TSV/Parquet/Arrow).")],
+    data: Annotated[str | None, typer.Argument(help=DATA_HELP, show_default=False)] = None,
+    *,
     config: Annotated[Path, typer.Option("--config", "-c", help="Release config (TOML).")],
+    query: Annotated[str | None, typer.Option("--query", help=QUERY_HELP)] = None,
+    table: Annotated[str | None, typer.Option("--table", help=TABLE_HELP)] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle folder to create.")] = None,
     epsilon: Annotated[float | None, typer.Option("--epsilon", help="Override privacy.epsilon.")] = None,
     delta: Annotated[float | None, typer.Option("--delta", help="Override privacy.delta.")] = None,
     k: Annotated[int | None, typer.Option("--k", help="Minimum count of any released combination.")] = None,
-    synthesizer: Annotated[str | None, typer.Option("--synthesizer", help=registry.help_text())] = None,
+    synthesizer: Annotated[str | None, typer.Option("--synthesizer", help=f"{' | '.join(registry.names())} (default {registry.DEFAULT}; `ptsynth synthesizers` describes them).")] = None,
     rows: Annotated[int | None, typer.Option("--rows", help="Synthetic records to draw (default: DP record count).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="TEST ONLY: seeded noise, bundle marked not for release.")] = None,
     backend: Annotated[str | None, typer.Option("--backend", help="Where records are read and counted: local (default) or spark (overrides [dataset.backend]).")] = None,
@@ -74,10 +79,14 @@ def release(
     from ptsynth.release.pipeline import plan, release
 
     if plan_only:
-        print_plan(plan(config, epsilon=epsilon, delta=delta, synthesizer=synthesizer))
+        result = plan(config, epsilon=epsilon, delta=delta, synthesizer=synthesizer)
+        for line in result.get("warnings", []):
+            warn(line)
+        print_plan(result)
         return
     if out_dir is None:
         raise ConfigError("is required unless --plan is given", key="--out")
+    records = records_input(data, config, query=query, table=table)
     def show(event: ProgressEvent) -> None:
         if not event.finished and not event.completed:
             status.update(event.message)
@@ -85,7 +94,7 @@ def release(
 
     with err.status("starting") as status:
         result = release(
-            data,
+            records,
             config,
             out_dir,
             epsilon=epsilon,
@@ -102,6 +111,8 @@ def release(
         )
     for line in result.warnings:
         warn(line)
+    for line in result.notes:
+        err.print(f"[bold yellow]NOTE (private, not in the bundle):[/] {escape(line)}", highlight=False)
     out.print(
         f"release {result.manifest['release_id']}: {len(result.synthetic)} synthetic records, "
         f"epsilon={result.epsilon:.4g}, delta={result.delta:.3g} -> {result.out_dir}"

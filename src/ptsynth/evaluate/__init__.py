@@ -113,7 +113,10 @@ def _verdicts(report: dict, k: int, reporting_length: int) -> list[dict]:
     rate = em["synthetic_in_real"]["value"]
     if rate is not None:
         ref = em.get("holdout_in_real", {}).get("value") if "holdout_in_real" in em else None
-        status = "good" if (ref is not None and rate <= ref) or rate == 0 else "warn"
+        unique_verbatim = em["real_unique_in_synthetic"]["value"] or 0
+        status = "good" if ((ref is not None and rate <= ref) or rate == 0) else "warn"
+        if unique_verbatim:  # a record unique in the real data, copied: never a good sign
+            status = "bad" if ref is None or rate > ref else "warn"
         extra = "" if ref is None else f" (a fresh real sample matches at {_pct(ref)})"
         out.append({"id": "exact_matches", "status": status, "visibility": PRIVATE,
                     "text": f"{_pct(rate)} of synthetic records are identical to a real "

@@ -1,7 +1,8 @@
-"""Ingest: case records from CSV / TSV / Parquet / Arrow / pandas / SQL → an encoded table.
+"""Ingest: case records from CSV / TSV / Parquet / Arrow / pandas / SQLite / PostgreSQL → codes.
 
 The one place where sensitive records enter, in three steps, one module each:
-:mod:`~ptsynth.ingest.sources` (every input as one stream of raw Arrow batches),
+:mod:`~ptsynth.ingest.sources` (every input as one stream of raw Arrow batches; databases
+through :mod:`~ptsynth.ingest.postgres` and ``SQLiteQuery``),
 :mod:`~ptsynth.ingest.encode` (validation against the public schema and integer encoding, block
 by block) and :mod:`~ptsynth.ingest.merge` (one record per person). Problems are reported by
 :mod:`~ptsynth.ingest.problems`: file, row, column and rule, never a value. ``ptsynth init``'s
@@ -17,10 +18,12 @@ from typing import Any
 import pyarrow as pa
 
 from ptsynth.ingest.encode import MIN_RECORDS, column_as_strings, encode_stream
+from ptsynth.ingest.postgres import PostgresQuery, database_source, is_database_url
 from ptsynth.ingest.problems import ErrorReporter
 from ptsynth.ingest.sources import (
     BLOCK_BYTES,
     BLOCK_ROWS,
+    QueryFingerprint,
     RecordSource,
     RecordStream,
     SQLiteQuery,
@@ -36,11 +39,15 @@ __all__ = [
     "BLOCK_ROWS",
     "MIN_RECORDS",
     "ErrorReporter",
+    "PostgresQuery",
+    "QueryFingerprint",
     "RecordSource",
     "RecordStream",
     "SQLiteQuery",
     "column_as_strings",
+    "database_source",
     "encode_table",
+    "is_database_url",
     "load_table",
     "open_stream",
     "read_records",
@@ -68,7 +75,8 @@ def read_records(source: Any, schema: Schema, *, file_label: str | None = None,
     Args:
         source: path (``.csv``/``.tsv``/other text, ``.parquet``, ``.feather``/``.arrow``),
             a pandas DataFrame, a pyarrow Table or a :class:`RecordSource` (e.g.
-            :class:`SQLiteQuery`).
+            :class:`SQLiteQuery`, :class:`PostgresQuery`; :func:`database_source` builds one
+            from a ``postgresql://`` or ``sqlite:///`` URL).
         schema: the public schema (domains come from it, never from the data).
         file_label: name used in error messages (default: the path or the source's label;
             none for in-memory tables).

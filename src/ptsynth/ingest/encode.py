@@ -41,7 +41,7 @@ from ptsynth.ingest.problems import ErrorReporter, Problems
 from ptsynth.ingest.sources import RecordStream
 from ptsynth.progress import SILENT, ProgressReporter, Task
 from ptsynth.schema import ColumnSpec, Schema, period_ordinal
-from ptsynth.table import ColumnDomain, EncodedTable
+from ptsynth.table import ColumnDomain, EncodedTable, IngestSummary
 
 #: Fewest records (after merging by subject) a table may hold.
 MIN_RECORDS = 2
@@ -296,6 +296,7 @@ class BlockEncoder:
         self.id_rows: list[np.ndarray] = []  # each row's index into its block's distinct ids
         self.id_sizes: list[int] = []
         self.n_rows = 0
+        self.rows_without_id = 0
 
     def add(self, batch: pa.RecordBatch) -> None:
         n, base = batch.num_rows, self.n_rows
@@ -310,6 +311,7 @@ class BlockEncoder:
                     self.id_values.append(ids)
                     self.id_sizes.append(len(ids))
                     self.id_rows.append(rows.astype(np.int32, copy=False))
+                    self.rows_without_id += int(missing.sum())
                     if spec.missing == "forbid":
                         self.issues.add((pos, 0), missing, "subject id is missing (set missing = "
                                         "\"allow\" if such rows are distinct people)", spec.name, base)
@@ -349,7 +351,10 @@ class BlockEncoder:
         if codes.shape[0] < MIN_RECORDS:
             raise self.rep.fail(f"input holds fewer than {MIN_RECORDS} records"
                                 + (" after merging rows by subject id" if self.schema.subject_id else ""))
-        out = EncodedTable(codes, self.domains)
+        out = EncodedTable(codes, self.domains, summary=IngestSummary(
+            input_rows=self.n_rows, records=int(codes.shape[0]),
+            rows_without_id=self.rows_without_id if self.schema.subject_id else self.n_rows,
+        ))
         out.validate()
         return out
 
@@ -371,10 +376,11 @@ def check_columns(names: list[str], schema: Schema, rep: ErrorReporter) -> None:
             raise rep.fail("declared column is not in the input", column=spec.name)
     if schema.extra_columns == "error":
         declared = set(schema.names)
-        for name in names:
-            if str(name).strip() not in declared:
-                raise rep.fail("input column is not declared in the schema "
-                               "(set [dataset] extra_columns = \"ignore\" to skip it)", column=str(name).strip())
+        for i, name in enumerate(names):
+            if str(name).strip() not in declared:  # named by position: it may be a value
+                raise rep.fail(f"input column {i + 1} of the header is not declared in the schema "
+                               "(set [dataset] extra_columns = \"ignore\" to skip it; a file "
+                               "without a header line also gives this)")
 
 
 def encode_stream(stream: RecordStream, schema: Schema, rep: ErrorReporter,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -22,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
@@ -141,15 +144,17 @@ def _open_text(path: Path, rep: ErrorReporter) -> RecordStream:
 
 
 def _check_header(names: list[str], rep: ErrorReporter) -> None:
+    """Header names are named in errors by position only: a file without a header line has a
+    record where its header should be, so a "name" may be a sensitive value."""
     stripped = [str(n).strip() for n in names]
     for i, n in enumerate(stripped):
         if not n:
             raise rep.fail(f"header column {i + 1} has no name")
-    seen: set[str] = set()
-    for n in stripped:
+    seen: dict[str, int] = {}
+    for i, n in enumerate(stripped):
         if n in seen:
-            raise rep.fail("column name occurs twice in the header", column=n)
-        seen.add(n)
+            raise rep.fail(f"header columns {seen[n] + 1} and {i + 1} have the same name")
+        seen[n] = i
 
 
 def _frame_to_arrow(df: pd.DataFrame, rep: ErrorReporter) -> pa.Table:
@@ -220,6 +225,8 @@ class RecordSource(Protocol):
 
     ``open`` returns a :class:`RecordStream` and sets ``rep.row_offset`` to the number of the
     first record (1 for query results). Errors name the source and the rule, never a value.
+    Database sources also offer ``fingerprint()`` (see :class:`QueryFingerprint`), which the
+    manifest's keyed HMAC identifies the input by.
     """
 
     label: str
@@ -227,15 +234,159 @@ class RecordSource(Protocol):
     def open(self, rep: ErrorReporter) -> RecordStream: ...
 
 
+# ---------------------------------------------------------------------------------------------
+# Database queries: one streaming path for SQLite and PostgreSQL
+# ---------------------------------------------------------------------------------------------
+class RowsDigest:
+    """SHA-256 over the rows of a query result as they stream past, without keeping them.
+
+    Why this shape: the manifest identifies a database input by a keyed HMAC, and re-reading
+    the query for it would cost a second pass and could see other rows. The digest is fed
+    block by block and must not depend on how a driver or ``block_rows`` cuts the stream, nor
+    on whether a driver typed a column as a number or as text: each column is read as text and
+    feeds three running hashes (a validity byte per row, a length per row, the text bytes),
+    each of which sees one plain concatenation whatever the block boundaries.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = list(names)
+        self.rows = 0
+        self._columns = [(hashlib.sha256(), hashlib.sha256(), hashlib.sha256()) for _ in self.names]
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        for hashes, col in zip(self._columns, batch.columns, strict=True):
+            _feed_column(hashes, col)
+
+    def digest(self) -> bytes:
+        top = hashlib.sha256(b"ptsynth streamed rows v1\0")
+        top.update(f"{self.rows}\0{len(self.names)}\0".encode())
+        for name, hashes in zip(self.names, self._columns, strict=True):
+            top.update(name.encode("utf-8") + b"\0" + b"".join(h.digest() for h in hashes))
+        return top.digest()
+
+
+def _feed_column(hashes: tuple[Any, Any, Any], col: pa.Array) -> None:
+    """One column of one block: validity bytes, lengths and text bytes, each to its own hash."""
+    valid_h, length_h, data_h = hashes
+    arr = col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
+    if isinstance(arr.type, pa.BaseExtensionType):
+        arr = arr.storage
+    binary = pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type) or \
+        pa.types.is_fixed_size_binary(arr.type)
+    try:
+        text = pc.cast(arr, pa.large_binary() if binary else pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # nested types: rare, slow path
+        text = pa.array([None if v is None else repr(v) for v in arr.to_pylist()], pa.large_string())
+    valid = np.ones(len(text), dtype=np.uint8)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset:text.offset + len(text) + 1]
+    lengths = np.diff(offsets)
+    if text.null_count:
+        valid = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=np.uint8)
+        if lengths[valid == 0].any():  # a null slot with bytes behind it (rare): drop them
+            text = pc.fill_null(text, pa.scalar(b"" if binary else "", text.type))
+            offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[
+                text.offset:text.offset + len(text) + 1]
+            lengths = np.diff(offsets)
+    valid_h.update(valid.tobytes())
+    length_h.update(lengths.tobytes())
+    data = text.buffers()[2]
+    if data is not None and len(offsets) and offsets[-1] > offsets[0]:
+        data_h.update(memoryview(data)[int(offsets[0]):int(offsets[-1])])
+
+
+@dataclass
+class QueryFingerprint:
+    """What identifies a database input: its kind, the SQL text and the digest of the rows that
+    the last complete read streamed (``None`` until a read reached the end)."""
+
+    kind: str
+    sql: str
+    rows_digest: bytes | None = None
+
+    def material(self) -> bytes:
+        """Bytes the manifest's HMAC is taken over (no URL, no credentials)."""
+        if self.rows_digest is None:
+            raise RuntimeError("the source was not read to the end")
+        return (b"ptsynth query input v1\0" + self.kind.encode() + b"\0"
+                + self.sql.encode("utf-8") + b"\0" + self.rows_digest)
+
+
+def read_fingerprint(source: Any) -> QueryFingerprint:
+    """The source's fingerprint, reading the source to the end first if no read has (the rows
+    are streamed and dropped: only the digest is kept)."""
+    fingerprint: QueryFingerprint = source.fingerprint()
+    if fingerprint.rows_digest is None:
+        stream = source.open(ErrorReporter(source.label, 1))
+        for _ in stream.batches:
+            pass
+        stream.finish()
+    return fingerprint
+
+
+def query_stream(names: list[str], schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                 rep: ErrorReporter, *, block_rows: int, describe: Callable[[BaseException], str | None],
+                 close: Callable[[], None], fingerprint: QueryFingerprint) -> RecordStream:
+    """The stream of a query's result, shared by every database source.
+
+    The driver's batches are cut to at most ``block_rows`` rows, fed to a :class:`RowsDigest`
+    (stored in ``fingerprint`` once the last row is read), and the connection is closed when
+    the stream ends or fails. A driver error while reading becomes one InputError whose rule
+    is ``describe(exc)`` (the error's kind, never its message; ``None``: not a database error,
+    re-raised). It is raised outside the ``except`` block, so the driver's exception (whose
+    text may quote a value or the server's address) is not even chained to it.
+    """
+    _check_header(names, rep)
+    fingerprint.rows_digest = None
+
+    def generate() -> Iterator[pa.RecordBatch]:
+        digest = RowsDigest(names)
+        it = iter(batches)
+        try:
+            while True:
+                kind: str | None = None
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    kind = describe(exc)
+                    if kind is None:
+                        raise
+                if kind is not None:
+                    raise rep.fail(f"the database failed while the query's rows were read ({kind})")
+                digest.update(batch)
+                for start in range(0, batch.num_rows, block_rows):
+                    yield batch.slice(start, block_rows)
+            fingerprint.rows_digest = digest.digest()
+        finally:
+            close()
+
+    return RecordStream(names, generate(), schema)
+
+
 @dataclass(frozen=True)
 class SQLiteQuery:
     """The rows of a read-only SQL query on a SQLite file (or an open ``sqlite3`` connection),
-    streamed ``BLOCK_ROWS`` at a time with ``fetchmany``; every value arrives as text or a number
-    and is validated like a file's cells. Row numbers count the query's result rows from 1."""
+    streamed ``block_rows`` at a time with ``fetchmany`` through the same path as PostgreSQL
+    (:func:`query_stream`); every value arrives as text or a number and is validated like a
+    file's cells. Row numbers count the query's result rows from 1. A file is opened
+    read-only (``mode=ro``)."""
 
     database: str | Path | sqlite3.Connection
     query: str
     label: str = "SQL query"
+    block_rows: int = BLOCK_ROWS
+    _fingerprint: QueryFingerprint = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_fingerprint", QueryFingerprint("sqlite", self.query))
+        if self.block_rows < 1:
+            raise ValueError("block_rows must be at least 1")
+
+    def fingerprint(self) -> QueryFingerprint:
+        """The query text and the digest of the rows of the last complete read."""
+        return self._fingerprint
 
     def open(self, rep: ErrorReporter) -> RecordStream:
         rep.row_offset = 1
@@ -249,34 +400,37 @@ class SQLiteQuery:
             conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
         else:
             conn = self.database
+        kind: str | None = None
         try:
             cursor = conn.execute(self.query)
         except sqlite3.Error as exc:  # the database's message may quote a value: kind only
+            kind = type(exc).__name__
+        if kind is not None:
             if own:
                 conn.close()
-            raise rep.fail(f"SQL query failed ({type(exc).__name__})") from None
+            raise rep.fail(f"SQL query failed ({kind})")
         names = [str(c[0]) for c in cursor.description or ()]
-        _check_header(names, rep)
         schema = pa.schema([(n, pa.large_string()) for n in names])
 
         def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                while True:
-                    try:
-                        rows = cursor.fetchmany(BLOCK_ROWS)
-                    except sqlite3.Error as exc:
-                        raise rep.fail(f"SQL query failed while reading ({type(exc).__name__})") from None
-                    if not rows:
-                        return
-                    columns = list(zip(*rows, strict=True))
-                    yield pa.RecordBatch.from_arrays(
-                        [_sql_column(c) for c in columns], names=names
-                    )
-            finally:
-                if own:
-                    conn.close()
+            while True:
+                rows = cursor.fetchmany(self.block_rows)
+                if not rows:
+                    return
+                columns = list(zip(*rows, strict=True))
+                yield pa.RecordBatch.from_arrays([_sql_column(c) for c in columns], names=names)
 
-        return RecordStream(names, batches(), schema)
+        def describe(exc: BaseException) -> str | None:
+            return type(exc).__name__ if isinstance(exc, sqlite3.Error) else None
+
+        try:
+            return query_stream(names, schema, batches(), rep, block_rows=self.block_rows,
+                                describe=describe, close=conn.close if own else cursor.close,
+                                fingerprint=self._fingerprint)
+        except InputError:
+            if own:
+                conn.close()
+            raise
 
 
 def _sql_column(values: tuple[Any, ...]) -> pa.Array:

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from ptsynth.errors import BudgetExceededError
-from ptsynth.privacy.ledger import Ledger, LedgerEntry, utc_now
+from ptsynth.privacy.ledger import Ledger, LedgerEntry, utc_date
 from ptsynth.privacy.mechanisms import (
     sample_discrete_gaussian,
     sample_discrete_laplace,
@@ -25,6 +25,7 @@ from ptsynth.privacy.mechanisms import (
 )
 from ptsynth.privacy.random import RandomSource
 from ptsynth.privacy.zcdp import (
+    PRIVACY_UNIT,
     SPEND_RTOL,
     epsilon_from_rho_delta,
     exponential_rho,
@@ -52,6 +53,7 @@ class Accountant:
         *,
         rng: RandomSource,
         release_id: str | None = None,
+        privacy_unit: str = PRIVACY_UNIT,
     ) -> None:
         epsilon = float(epsilon)
         if not math.isfinite(epsilon) or epsilon <= 0:
@@ -65,6 +67,8 @@ class Accountant:
             raise TypeError("rng must be a ptsynth.privacy.RandomSource")
         self.rng = rng
         self.release_id = release_id
+        #: What one unit of the neighbouring relation is here (stated in the ledger).
+        self.privacy_unit = privacy_unit
         self.target_rho = rho_from_epsilon_delta(self.epsilon, self.delta)
         self.entries: list[LedgerEntry] = []
         self._spent = 0.0
@@ -118,7 +122,7 @@ class Accountant:
                 delta=self.delta,
                 random_source=self.rng.description,
                 seeded=not self.rng.secure,
-                time=utc_now(),
+                time=utc_date(),
             )
         )
 
@@ -196,6 +200,7 @@ class Accountant:
             delta=self.delta,
             target={"epsilon": self.epsilon, "delta": self.delta, "rho": self.target_rho},
             release_id=self.release_id,
+            privacy_unit=self.privacy_unit,
         )
 
 

@@ -67,12 +67,21 @@ LOAD_RTOL = 1e-9
 LEDGER_FILENAME = "budget.json"
 
 RESERVATION = "reservation"
+#: A release that failed after measuring, on a decision taken from its DP outputs: charged.
 ABORTED = "aborted reservation (counted as spent: data may have been touched)"
+#: A release that failed before its bundle was in place, publishing nothing: refunded (ρ = 0).
+REFUNDED = "aborted-refunded"
 
 
 def utc_now() -> str:
-    """The time stamp of a ledger entry (UTC, ISO 8601)."""
+    """A precise time stamp (UTC, ISO 8601), for the steward's private dataset ledger."""
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def utc_date() -> str:
+    """The time stamp of a *public* ledger entry: the date only. Finer times would publish the
+    gaps between measurements, which are data-dependent compute times (a side channel)."""
+    return datetime.now(UTC).date().isoformat()
 
 
 @dataclass(frozen=True)
@@ -93,23 +102,29 @@ class LedgerEntry:
     seeded: bool
     time: str
     hash: str = ""
+    #: Optional structured facts (a dataset ledger's reservation: owner process, output path,
+    #: how it was settled). Omitted from the JSON and the hash when ``None``.
+    detail: dict[str, Any] | None = None
 
     def body(self) -> dict[str, Any]:
         """The entry as a dict without its hash (what the hash covers)."""
-        d = asdict(self)
+        d = self.to_dict()
         d.pop("hash")
         return d
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["detail"] is None:
+            del d["detail"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LedgerEntry:
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in fields(cls)} - {"detail"}
         missing = names - set(d)
         if missing:
             raise LedgerError(f"ledger entry misses field(s) {sorted(missing)}")
-        extra = set(d) - names
+        extra = set(d) - names - {"detail"}
         if extra:
             raise LedgerError(f"ledger entry has unknown field(s) {sorted(extra)}")
         return cls(**d)
@@ -163,12 +178,14 @@ class Ledger:
         target: dict[str, float] | None = None,
         release_id: str | None = None,
         extra: dict[str, Any] | None = None,
+        privacy_unit: str = PRIVACY_UNIT,
     ) -> Ledger:
         """Chain ``entries`` and compute totals: ρ adds up (zCDP), ε is converted at ``delta``."""
         chained = chain(list(entries))
         rho = math.fsum(e.rho for e in chained)
         total = {"epsilon": epsilon_from_rho_delta(rho, delta), "delta": float(delta), "rho": rho}
-        return cls(chained, total, target, release_id, extra=dict(extra or {}))
+        return cls(chained, total, target, release_id, extra=dict(extra or {}),
+                   privacy_unit=privacy_unit)
 
     @property
     def head_hash(self) -> str:
@@ -189,8 +206,9 @@ class Ledger:
         d["entries"] = [e.to_dict() for e in self.entries]
         return d
 
-    def write(self, path: str | Path) -> Path:
-        """Write atomically (temporary file in the same folder, fsync, rename)."""
+    def write(self, path: str | Path, *, mode: int = 0o644) -> Path:
+        """Write atomically (temporary file in the same folder, fsync, rename) with file
+        ``mode`` (0644: a release's public ledger; 0600: a private dataset ledger)."""
         path = Path(path)
         if path.is_dir():
             path = path / LEDGER_FILENAME
@@ -198,6 +216,7 @@ class Ledger:
         text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            os.fchmod(fd, mode)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)
                 fh.flush()
@@ -300,40 +319,66 @@ class Ledger:
 class DatasetLedger:
     """The lifetime budget of one dataset across all its releases, in a file-locked ledger.
 
-    A release first :meth:`reserve` s its whole ρ (before reading any data); the reservation is
-    refused when ``spent + reserved + ρ`` would exceed the lifetime ρ. After the release it
-    :meth:`commit` s its actual entries (replacing the reservation) or :meth:`abort` s (the
-    reservation stays, counted as spent, because data may have been touched). Every
+    The file holds the lifetime budget itself (written once by :meth:`create`, ``ptsynth budget
+    init``), so a release config only names the file. A release :meth:`reserve` s its whole ρ
+    before measuring; the reservation is refused when ``spent + reserved + ρ`` would exceed the
+    lifetime ρ. Then it :meth:`commit` s its actual entries (replacing the reservation) or
+    :meth:`abort` s: refunded (ρ = 0, marked ``aborted-refunded`` with the reason) when it
+    published nothing and no decision was taken from its DP outputs, charged otherwise. Every
     read-modify-write holds an exclusive ``filelock.FileLock(path + ".lock")``, so two concurrent
-    releases can never both pass a budget that fits only one.
+    releases can never both pass a budget that fits only one. The file is private (mode 0600):
+    it is the steward's, with exact times and the owner of each reservation.
     """
 
     def __init__(
         self,
         path: str | Path,
         *,
-        lifetime_epsilon: float,
-        lifetime_delta: float,
+        lifetime_epsilon: float | None = None,
+        lifetime_delta: float | None = None,
         lock_timeout: float = 60.0,
-        must_exist: bool = False,
+        must_exist: bool = True,
     ) -> None:
         self.path = Path(path)
-        #: A release opens its dataset ledger with ``must_exist=True``: a moved, deleted or
-        #: mistyped ledger path must not silently start a fresh lifetime budget.
+        #: A release opens its dataset ledger with ``must_exist=True`` (the default): a moved,
+        #: deleted or mistyped ledger path must not silently start a fresh lifetime budget.
         self.must_exist = bool(must_exist)
-        self.lifetime_epsilon = float(lifetime_epsilon)
-        self.lifetime_delta = float(lifetime_delta)
-        if not (math.isfinite(self.lifetime_epsilon) and self.lifetime_epsilon > 0):
-            raise ConfigError("must be finite and positive", key="lifetime_epsilon")
-        if not 0 < self.lifetime_delta < 1:
-            raise ConfigError("must lie strictly between 0 and 1", key="lifetime_delta")
-        self.lifetime_rho = rho_from_epsilon_delta(self.lifetime_epsilon, self.lifetime_delta)
         self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
+        self._lifetime: tuple[float, float] | None = None
+        if lifetime_epsilon is not None or lifetime_delta is not None:
+            if lifetime_epsilon is None or lifetime_delta is None:
+                raise ConfigError("give both lifetime_epsilon and lifetime_delta, or neither "
+                                  "(then they are read from the ledger file)", key="lifetime")
+            self._lifetime = _check_lifetime(lifetime_epsilon, lifetime_delta)
+        elif self.must_exist:
+            with self._locked():
+                self._read()  # reads the stored lifetime
+
+    @property
+    def lifetime_epsilon(self) -> float:
+        return self._known_lifetime()[0]
+
+    @property
+    def lifetime_delta(self) -> float:
+        return self._known_lifetime()[1]
+
+    @property
+    def lifetime_rho(self) -> float:
+        return rho_from_epsilon_delta(*self._known_lifetime())
 
     @property
     def lifetime(self) -> dict[str, float]:
         return {"epsilon": self.lifetime_epsilon, "delta": self.lifetime_delta,
                 "rho": self.lifetime_rho}
+
+    def _known_lifetime(self) -> tuple[float, float]:
+        if self._lifetime is None:
+            with self._locked():
+                self._read()
+        if self._lifetime is None:
+            raise LedgerError(f"{self.path}: no lifetime budget known (create the ledger with "
+                              "`ptsynth budget init`)")
+        return self._lifetime
 
     # -- file I/O (call with the lock held) ------------------------------------------------------
     def _read(self) -> list[LedgerEntry]:
@@ -349,13 +394,17 @@ class DatasetLedger:
         stored = led.extra.get("lifetime")
         if led.extra.get("kind") != "dataset" or not isinstance(stored, dict):
             raise LedgerError(f"{self.path}: not a dataset ledger (kind/lifetime missing)")
-        if not (_close(float(stored.get("epsilon", -1)), self.lifetime_epsilon)
-                and _close(float(stored.get("delta", -1)), self.lifetime_delta)):
+        try:
+            found = _check_lifetime(stored.get("epsilon"), stored.get("delta"))
+        except (ConfigError, TypeError, ValueError):
+            raise LedgerError(f"{self.path}: its lifetime budget is invalid") from None
+        if self._lifetime is None:
+            self._lifetime = found
+        elif not (_close(found[0], self._lifetime[0]) and _close(found[1], self._lifetime[1])):
             raise LedgerError(
-                f"{self.path}: the stored lifetime budget (epsilon={stored.get('epsilon')}, "
-                f"delta={stored.get('delta')}) differs from the one given "
-                f"(epsilon={self.lifetime_epsilon}, delta={self.lifetime_delta}); a lifetime "
-                "budget is never changed implicitly"
+                f"{self.path}: the stored lifetime budget (epsilon={found[0]}, delta={found[1]}) "
+                f"differs from the one given (epsilon={self._lifetime[0]}, "
+                f"delta={self._lifetime[1]}); a lifetime budget is never changed implicitly"
             )
         return led.entries
 
@@ -363,7 +412,7 @@ class DatasetLedger:
         Ledger.from_entries(
             entries, delta=self.lifetime_delta, target=self.lifetime,
             extra={"kind": "dataset", "lifetime": self.lifetime},
-        ).write(self.path)
+        ).write(self.path, mode=0o600)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -381,12 +430,14 @@ class DatasetLedger:
     @classmethod
     def create(cls, path: str | Path, *, lifetime_epsilon: float, lifetime_delta: float) -> DatasetLedger:
         """Write a new, empty dataset ledger holding the lifetime budget; refuse to overwrite one."""
-        ledger = cls(path, lifetime_epsilon=lifetime_epsilon, lifetime_delta=lifetime_delta)
+        ledger = cls(path, lifetime_epsilon=lifetime_epsilon, lifetime_delta=lifetime_delta,
+                     must_exist=False)
         with ledger._locked():
             if ledger.path.exists():
                 raise LedgerError(f"{ledger.path} already exists; a lifetime ledger is never reset")
             ledger.path.parent.mkdir(parents=True, exist_ok=True)
             ledger._write([])
+        ledger.must_exist = True
         return ledger
 
     def ledger(self) -> Ledger:
@@ -400,11 +451,19 @@ class DatasetLedger:
 
     @property
     def spent_rho(self) -> float:
-        """ρ spent or reserved so far (reservations and aborted releases included)."""
+        """ρ spent or reserved so far (open reservations and charged aborts included)."""
         return self.ledger().total["rho"]
 
-    def reserve(self, release_id: str, rho: float) -> None:
-        """Reserve ``rho`` for ``release_id``, or raise :class:`BudgetExceededError`."""
+    def open_reservations(self) -> list[LedgerEntry]:
+        """Reservations not yet committed nor aborted (running releases, or killed ones)."""
+        return [e for e in self.ledger().entries if e.mechanism == RESERVATION]
+
+    def reserve(self, release_id: str, rho: float, *, detail: dict[str, Any] | None = None) -> None:
+        """Reserve ``rho`` for ``release_id``, or raise :class:`BudgetExceededError`.
+
+        ``detail`` (e.g. the owner process and the output folder) is kept with the reservation,
+        so that :mod:`ptsynth.release.recovery` can settle it if the release is killed.
+        """
         rho = float(rho)
         if not math.isfinite(rho) or rho <= 0:
             raise ValueError("rho must be finite and positive")
@@ -419,7 +478,7 @@ class DatasetLedger:
                     f"release {release_id!r} needs rho={rho:.6g} but only "
                     f"{max(0.0, self.lifetime_rho - spent):.6g} of the dataset's lifetime budget "
                     f"rho={self.lifetime_rho:.6g} (epsilon={self.lifetime_epsilon}, "
-                    f"delta={self.lifetime_delta:g}) remains; nothing was read"
+                    f"delta={self.lifetime_delta:g}) remains; nothing was measured"
                 )
             entries.append(
                 LedgerEntry(
@@ -428,7 +487,7 @@ class DatasetLedger:
                     sensitivity=None, sensitivity_norm=None, noise_scale=None, rho=rho,
                     epsilon=epsilon_from_rho_delta(rho, self.lifetime_delta),
                     delta=self.lifetime_delta, random_source="none (no data touched)",
-                    seeded=False, time=utc_now(),
+                    seeded=False, time=utc_now(), detail=dict(detail) if detail else None,
                 )
             )
             self._write(entries)
@@ -462,14 +521,39 @@ class DatasetLedger:
                 f"{reserved:.6g}; the actual spend was recorded"
             )
 
-    def abort(self, release_id: str) -> None:
-        """Mark the reservation aborted; it stays counted as spent (data may have been read)."""
+    def abort(self, release_id: str, *, refund: bool, reason: str) -> None:
+        """Settle a failed release's reservation.
+
+        ``refund=True``: nothing was published and no decision was taken from a DP output, so
+        the reservation is returned (ρ = 0, mechanism ``aborted-refunded``). Otherwise it stays
+        counted as spent. ``reason`` (an error's type and rule, never a record value) is kept
+        with the entry.
+        """
         release_id = str(release_id)
         with self._locked():
             current = self._read()
             i = self._reservation(current, release_id)
-            current[i] = replace(current[i], mechanism=ABORTED, time=utc_now())
+            entry = current[i]
+            detail = {**(entry.detail or {}), "reason": str(reason), "settled": utc_now()}
+            if refund:
+                current[i] = replace(entry, mechanism=REFUNDED, rho=0.0, epsilon=0.0,
+                                     query=f"{entry.query}: refunded (nothing published)",
+                                     detail=detail)
+            else:
+                current[i] = replace(entry, mechanism=ABORTED, detail=detail)
             self._write(current)
+
+
+def _check_lifetime(epsilon: Any, delta: Any) -> tuple[float, float]:
+    try:
+        eps, dlt = float(epsilon), float(delta)
+    except (TypeError, ValueError):
+        raise ConfigError("must be numbers", key="lifetime") from None
+    if not (math.isfinite(eps) and eps > 0):
+        raise ConfigError("must be finite and positive", key="lifetime_epsilon")
+    if not 0 < dlt < 1:
+        raise ConfigError("must lie strictly between 0 and 1", key="lifetime_delta")
+    return eps, dlt
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,51 +561,74 @@ class DatasetLedger:
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BudgetCheck:
-    """Outcome of :func:`check_budget`: ``status`` 0 within, 1 over, 2 missing/invalid/tampered."""
+    """Outcome of :func:`check_budget`: ``status`` 0 within, 1 over, 2 missing / invalid /
+    tampered / a seeded test ledger. ``open_reservations``: a dataset ledger's reservations of
+    releases still running or killed (see ``ptsynth budget recover``)."""
 
     status: int
     message: str
     ledger: Ledger | None
+    open_reservations: tuple[LedgerEntry, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.status == 0
 
+    @property
+    def seeded(self) -> bool:
+        return self.ledger is not None and any(e.seeded for e in self.ledger.entries)
+
+
+#: What ``budget check`` says of a ledger whose noise came from a seeded generator.
+SEEDED_MESSAGE = (
+    "seeded test bundle: not for release (its noise came from a seeded generator, so anyone "
+    "who learns the seed can remove it)"
+)
+
 
 def check_budget(
-    path: str | Path, max_epsilon: float, max_delta: float | None = None
+    path: str | Path, max_epsilon: float, max_delta: float | None = None, *,
+    allow_seeded: bool = False,
 ) -> BudgetCheck:
     """Verify the ledger at ``path`` and compare its totals with a maximum (ε, δ).
 
     Without ``max_delta`` the ledger's own (ε, δ) must satisfy ``ε <= max_epsilon``. With
     ``max_delta``, the ledger's ρ is converted at ``max_delta`` (a ρ-zCDP guarantee holds at every
-    δ) and that ε must be ``<= max_epsilon``. Relative tolerance 1e-9.
+    δ) and that ε must be ``<= max_epsilon``. Relative tolerance 1e-9. A ledger with seeded
+    entries fails (status 2) unless ``allow_seeded`` (test pipelines).
     """
     try:
         led = Ledger.load(path)
     except LedgerError as exc:
         return BudgetCheck(2, f"invalid ledger: {exc}", None)
+    open_res = tuple(e for e in led.entries if e.mechanism == RESERVATION)
+    if any(e.seeded for e in led.entries) and not allow_seeded:
+        return BudgetCheck(2, SEEDED_MESSAGE, led, open_res)
     rho, eps, delta = led.total["rho"], led.total["epsilon"], led.total["delta"]
     if max_delta is None:
         at_delta, eps_at = delta, eps
     else:
         at_delta = float(max_delta)
         if not 0 < at_delta < 1:
-            return BudgetCheck(2, "max_delta must be in (0, 1)", led)
+            return BudgetCheck(2, "max_delta must be in (0, 1)", led, open_res)
         eps_at = epsilon_from_rho_delta(rho, at_delta)
     within = eps_at <= float(max_epsilon) * (1 + LOAD_RTOL)
     msg = (
         f"{'within' if within else 'OVER'} budget: rho={rho:.6g} gives epsilon={eps_at:.6g} at "
         f"delta={at_delta:g} (maximum epsilon {max_epsilon:g}); {len(led.entries)} entries"
     )
-    return BudgetCheck(0 if within else 1, msg, led)
+    if open_res:
+        msg += (f"; {len(open_res)} open reservation(s) counted as spent (running, or killed: "
+                "`ptsynth budget recover` settles those of dead runs)")
+    return BudgetCheck(0 if within else 1, msg, led, open_res)
 
 
 def assert_budget(
-    path: str | Path, *, max_epsilon: float, max_delta: float | None = None
+    path: str | Path, *, max_epsilon: float, max_delta: float | None = None,
+    allow_seeded: bool = False,
 ) -> Ledger:
     """:func:`check_budget` for pytest: returns the ledger, or raises ``AssertionError``."""
-    res = check_budget(path, max_epsilon, max_delta)
+    res = check_budget(path, max_epsilon, max_delta, allow_seeded=allow_seeded)
     if res.status != 0:
         raise AssertionError(f"privacy budget check failed for {path}: {res.message}")
     assert res.ledger is not None

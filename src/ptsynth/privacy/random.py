@@ -5,7 +5,8 @@ default generators are predictable from their output, so a release must draw noi
 operating system's cryptographically secure generator (``os.urandom``). A seeded generator
 (numpy PCG64) exists **only** for tests and reproducibility studies; it must be asked for
 explicitly with :func:`seeded_random`, and every ledger entry records which source was used
-(``RandomSource.description`` and ``.seed``), so a seeded release can never pass as a real one.
+(``RandomSource.description``, which never holds the seed itself), so a seeded release can
+never pass as a real one.
 
 Everything is built on 64-bit words (:meth:`RandomSource.words`), and the derived draws are exact:
 
@@ -53,9 +54,9 @@ class RandomSource:
                 raise ValueError("seed must be a non-negative integer")
             self.secure = False
             self.seed = int(seed)
-            self.description = (
-                f"numpy PCG64 seeded with {self.seed}: TEST/REPRODUCIBILITY ONLY, NOT FOR RELEASE"
-            )
+            # The seed itself is never part of the description: descriptions go into public
+            # ledgers and manifests, and a published seed would let anyone remove the noise.
+            self.description = "numpy PCG64, seeded: TEST/REPRODUCIBILITY ONLY, NOT FOR RELEASE"
             self._bitgen = np.random.PCG64(self.seed)
 
     def __repr__(self) -> str:

@@ -39,7 +39,6 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 __all__ = [
     "CONVERSION",
@@ -87,6 +86,8 @@ def _check_delta(delta: float) -> float:
 
 def _minimise(f) -> float:
     """Minimum over ``x = log(α−1)`` of ``f(x)``: a coarse grid, then bounded Brent around it."""
+    from scipy.optimize import minimize_scalar  # imported here: scipy is slow to import
+
     xs = np.linspace(*_LOG_AM1_BOUNDS, 201)
     vals = [f(float(x)) for x in xs]
     i = int(np.argmin(vals))

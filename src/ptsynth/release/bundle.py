@@ -16,6 +16,10 @@ file                        visibility  what
 ``aggregates.csv``          public      SDS ``selections`` / ``protected_count``, every count ≥ k
 ``aggregates.parquet``      public      the same, with the public parameters (σ per length, …)
 ``budget.json``             public      the release's hash-chained privacy ledger
+``model.json``              public      the fitted synthesizer (:mod:`ptsynth.synth.persist`): DP
+                                        measurements and what was estimated from them only
+``showcase.html``           public      the offline explorer page (:mod:`ptsynth.showcase`), built
+                                        from the other public files only
 ``manifest.json``           public      versions, public config, hashes, randomness, warnings
 ``report.json``             private     utility and disclosure risk against the real records
 ``report.html``             private     the same, for a person
@@ -40,7 +44,9 @@ import pandas as pd
 from ptsynth.aggregates import AggregateRelease
 from ptsynth.errors import BundleError, ConfigError, LedgerError, PtsynthError
 from ptsynth.privacy import Ledger
+from ptsynth.release.recovery import OWNER_FILE, owner, sweep_staging, write_owner_file
 from ptsynth.schema import Schema
+from ptsynth.spreadsheet import restore
 from ptsynth.table import EncodedTable
 
 #: Manifest schema versions this ptsynth reads.
@@ -50,12 +56,14 @@ LEDGER = "budget.json"
 SYNTHETIC = "synthetic.csv"
 AGGREGATES_CSV = "aggregates.csv"
 AGGREGATES_PARQUET = "aggregates.parquet"
+MODEL = "model.json"
+SHOWCASE = "showcase.html"
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
 
 #: Files of a bundle and who may see them. Evaluation compares with the real records, so it is
 #: for the data steward only unless it is itself computed with DP.
-PUBLIC_FILES = (AGGREGATES_CSV, AGGREGATES_PARQUET, SYNTHETIC, LEDGER, MANIFEST)
+PUBLIC_FILES = (AGGREGATES_CSV, AGGREGATES_PARQUET, SYNTHETIC, LEDGER, MODEL, SHOWCASE, MANIFEST)
 PRIVATE_FILES = (REPORT_JSON, REPORT_HTML)
 
 
@@ -78,12 +86,14 @@ class BundleWriter:
     the block without a commit discards the staging folder.
     """
 
-    def __init__(self, out_dir: str | Path, *, overwrite: bool = False) -> None:
+    def __init__(self, out_dir: str | Path, *, overwrite: bool = False,
+                 release_id: str = "") -> None:
         self.out_dir = Path(out_dir)
         self.overwrite = overwrite
         check_output_folder(self.out_dir, overwrite=overwrite)
         try:
             self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+            sweep_staging(self.out_dir)  # what killed runs left beside this bundle
             self.staging = Path(
                 tempfile.mkdtemp(prefix=f".{self.out_dir.name}.", dir=self.out_dir.parent)
             )
@@ -92,6 +102,8 @@ class BundleWriter:
                 f"cannot create the bundle folder there ({exc.strerror or type(exc).__name__})",
                 key="--out", file=str(self.out_dir),
             ) from None
+        self.owner = owner(out_dir=self.out_dir, staging=self.staging, release_id=release_id)
+        write_owner_file(self.staging, self.owner)
         self.committed = False
 
     def __enter__(self) -> BundleWriter:
@@ -106,7 +118,8 @@ class BundleWriter:
         return self.staging / name
 
     def files(self) -> list[str]:
-        return sorted(p.name for p in self.staging.iterdir() if p.is_file())
+        return sorted(p.name for p in self.staging.iterdir()
+                      if p.is_file() and not p.name.startswith("."))
 
     def public_hashes(self) -> dict[str, str]:
         """sha256 of each public file written so far (the manifest itself excepted)."""
@@ -117,11 +130,16 @@ class BundleWriter:
         }
 
     def commit(self) -> Path:
-        """Flush every staged file to disk and move the bundle into place."""
+        """Set file modes by policy, flush every staged file to disk and move the bundle into
+        place. Public files are readable by all (0644), private ones by the owner only (0600),
+        whatever the umask."""
+        (self.staging / OWNER_FILE).unlink(missing_ok=True)
         for path in self.staging.iterdir():
             if path.is_file():
+                path.chmod(0o644 if path.name in PUBLIC_FILES else 0o600)
                 with open(path, "rb") as fh:
                     os.fsync(fh.fileno())
+        self.staging.chmod(0o755)
         if self.out_dir.exists():
             if not self.overwrite and any(self.out_dir.iterdir()):
                 raise ConfigError("output folder appeared while the release ran",
@@ -247,24 +265,12 @@ class Bundle:
     @cached_property
     def synthetic(self) -> pd.DataFrame:
         """The released synthetic records as strings, missing as ``""``."""
-        path = self.path / SYNTHETIC
-        try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-        except (OSError, ValueError, pd.errors.ParserError):
-            raise BundleError("cannot be read as CSV", file=str(path)) from None
+        return read_public_csv(self.path / SYNTHETIC)
 
     @cached_property
     def synthetic_table(self) -> EncodedTable:
         """The synthetic records encoded over the release's public domains."""
-        from ptsynth.ingest import read_records
-
-        path = self.path / SYNTHETIC
-        try:
-            released = read_records(path, self.schema.released(), file_label=str(path))
-        except PtsynthError as exc:
-            raise BundleError(f"does not match the release's schema ({exc.rule})",
-                              file=str(path)) from None
-        return EncodedTable(released.codes, self.schema.encoded_domains())
+        return encode_released(self.synthetic, self.schema, label=str(self.path / SYNTHETIC))
 
     @cached_property
     def aggregates(self) -> AggregateRelease:
@@ -273,6 +279,27 @@ class Bundle:
         if not path.is_file():
             raise BundleError("the bundle has no aggregates.parquet", file=str(self.path))
         return AggregateRelease.read_parquet(path, self.schema.encoded_domains())
+
+    @cached_property
+    def model(self) -> Any:
+        """The published fitted synthesizer (``model.json``), loaded without executing code."""
+        from ptsynth.synth import persist
+
+        path = self.path / MODEL
+        if not path.is_file():
+            raise BundleError("the bundle publishes no model.json (written by ptsynth 0.1 "
+                              "releases from this version on)", file=str(self.path))
+        return persist.load(path)
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / MODEL).is_file()
+
+    def count(self, where: dict[str, Any] | None = None, by: Any = None) -> Any:
+        """Count query with source and uncertainty (see :func:`ptsynth.query.count`)."""
+        from ptsynth.query import count
+
+        return count(self, where=where, by=by)
 
     # -- private contents, only when asked ----------------------------------------------------
     def private_report(self) -> dict[str, Any]:
@@ -290,6 +317,27 @@ class Bundle:
         return (f"Bundle({str(self.path)!r}, release {self.release_id}, synthesizer "
                 f"{self.synthesizer}, epsilon={self.epsilon:.4g}, delta={self.delta:.3g}"
                 f"{', SEEDED TEST BUNDLE' if self.seeded else ''})")
+
+
+def read_public_csv(path: Path) -> pd.DataFrame:
+    """A public CSV of a bundle as strings (missing ``""``), formula neutralisation undone."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except (OSError, ValueError, pd.errors.ParserError):
+        raise BundleError("cannot be read as CSV", file=str(path)) from None
+    return restore(frame)
+
+
+def encode_released(frame: pd.DataFrame, schema: Schema, *, label: str) -> EncodedTable:
+    """Released records (strings in the input's shape) encoded over ``schema``'s public domains
+    (see :meth:`Schema.released`): the same codes the release had."""
+    from ptsynth.ingest import read_records
+
+    try:
+        released = read_records(frame, schema.released(), file_label=label)
+    except PtsynthError as exc:
+        raise BundleError(f"does not match the release's schema ({exc.rule})", file=label) from None
+    return EncodedTable(released.codes, schema.encoded_domains())
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:

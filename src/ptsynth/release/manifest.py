@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ptsynth import __version__
 from ptsynth.privacy import epsilon_from_rho_delta, rho_from_epsilon_delta
@@ -64,22 +65,58 @@ def versions() -> dict[str, str]:
 
 
 def public_config(cfg: ReleaseConfig) -> dict[str, Any]:
-    """The config as published: the steward's file-system paths reduced to file names."""
+    """The config as published: the steward's file-system paths reduced to file names, and a
+    database source reduced to its kind and table name: the URL (host, user, database) and the
+    query text (whose filters may name people or places) are withheld; the manifest's input
+    HMAC identifies them to whoever holds the key."""
     data = cfg.to_dict()
     dataset = data.get("dataset", {})
     if dataset.get("ledger"):
         dataset["ledger"] = Path(str(dataset["ledger"])).name
+    source = dataset.get("source")
+    if isinstance(source, dict):
+        url = str(source.get("url", ""))
+        public: dict[str, Any] = {"kind": url.split(":", 1)[0] if ":" in url else "database"}
+        if "table" in source:
+            public["table"] = source["table"]
+        if "query" in source:
+            public["query"] = "withheld (identified by input.hmac_sha256)"
+        dataset["source"] = public
     return data
 
 
-def input_hmac(data: str | Path | pd.DataFrame, key: bytes) -> dict[str, str | None]:
-    """HMAC-SHA256 of the input under a per-release key held only by the private report."""
+def input_hmac(data: Any, key: bytes) -> dict[str, str]:
+    """HMAC-SHA256 of the input under a per-release key held only by the private report.
+
+    Files: over their bytes. A database source (:class:`~ptsynth.ingest.PostgresQuery`,
+    :class:`~ptsynth.ingest.SQLiteQuery`): over its kind, the query text and the digest of the
+    rows its last complete read streamed (never the URL or a credential); a source not read yet
+    is read now (how a steward re-checks a bundle with the key). In-memory tables: over their
+    values.
+    """
+    from ptsynth.ingest.sources import RowsDigest, read_fingerprint
+
     digest = hmac.new(key, digestmod=hashlib.sha256)
-    if isinstance(data, pd.DataFrame):
+    covers = "the input file's bytes"
+    if callable(getattr(data, "fingerprint", None)):
+        fingerprint = read_fingerprint(data)
+        digest.update(fingerprint.material())
+        kind = fingerprint.kind
+        covers = ("the query text and the rows it returned as streamed (each column as text, "
+                  "see ptsynth.ingest.sources.RowsDigest); not the URL, never a credential")
+    elif isinstance(data, pd.DataFrame):
         digest.update(pd.util.hash_pandas_object(data, index=False).values.tobytes())
         kind = "DataFrame"
+        covers = "the frame's values"
+    elif isinstance(data, (pa.Table, pa.RecordBatch)):
+        rows = RowsDigest(list(data.schema.names))
+        for batch in (data.to_batches() if isinstance(data, pa.Table) else [data]):
+            rows.update(batch)
+        digest.update(rows.digest())
+        kind = "Arrow table"
+        covers = "the table's values (see ptsynth.ingest.sources.RowsDigest)"
     elif not Path(data).is_file():  # a Spark source (a folder of files, table:<name>, a URL)
-        return {"kind": "spark source", "hmac_sha256": None,
+        return {"kind": "spark source", "hmac_sha256": None,  # type: ignore[dict-item]
                 "key": "not computed: the input was read by Spark where it lies"}
     else:
         with open(data, "rb") as fh:
@@ -89,6 +126,7 @@ def input_hmac(data: str | Path | pd.DataFrame, key: bytes) -> dict[str, str | N
     return {
         "kind": kind,
         "hmac_sha256": digest.hexdigest(),
+        "covers": covers,
         "key": "random per release; held in the private report (report.json: provenance.key)",
     }
 
@@ -96,11 +134,10 @@ def input_hmac(data: str | Path | pd.DataFrame, key: bytes) -> dict[str, str | N
 def build_manifest(
     cfg: ReleaseConfig,
     *,
-    data: str | Path | pd.DataFrame,
+    data: Any,
     writer: BundleWriter,
     release_id: str,
     rng: RandomSource,
-    seed: int | None,
     warnings: list[str],
     aggregates: AggregateRelease,
     aggregates_source: str,
@@ -113,7 +150,7 @@ def build_manifest(
     return {
         "schema_version": SCHEMA_VERSION,
         "release_id": release_id,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).date().isoformat(),  # no finer: compute time is data-dependent
         "versions": versions(),
         "config": public_config(cfg),
         "privacy": {
@@ -121,14 +158,13 @@ def build_manifest(
             "delta": cfg.privacy.delta,
             "rho": rho,
             "epsilon_check": epsilon_from_rho_delta(rho, cfg.privacy.delta),
-            "privacy_unit": "one person (rows sharing a subject id are merged into one record)",
+            "privacy_unit": cfg.schema.privacy_unit,
             "neighbouring": "add or remove one person's record (unbounded differential privacy)",
             "public_inputs": "schema domains, bin edges, date ranges, reporting length, k, epsilon, delta",
         },
         "randomness": {
             "source": rng.description,
             "secure": bool(rng.secure),
-            "seed": seed,
             "mode": "release" if rng.secure else "TEST / REPRODUCIBILITY ONLY: NOT FOR RELEASE",
         },
         "synthesizer": cfg.release.synthesizer,

@@ -19,9 +19,12 @@ function below and :func:`release` only calls them in order:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
-import uuid
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +36,7 @@ import pandas as pd
 from ptsynth.aggregates import AggregateRelease
 from ptsynth.config import ReleaseConfig
 from ptsynth.counting import CountingBackend, NumpyBackend, prf
-from ptsynth.errors import ConfigError, InputError
+from ptsynth.errors import ConfigError, InputError, PtsynthError, SynthesisError, Terminated
 from ptsynth.ingest import read_records
 from ptsynth.privacy import (
     Accountant,
@@ -49,6 +52,7 @@ from ptsynth.release.bundle import (
     AGGREGATES_PARQUET,
     LEDGER,
     MANIFEST,
+    MODEL,
     REPORT_HTML,
     REPORT_JSON,
     SYNTHETIC,
@@ -57,7 +61,7 @@ from ptsynth.release.bundle import (
 )
 from ptsynth.release.manifest import build_manifest, json_default
 from ptsynth.release.protect import check_k_anonymity, enforce_k_anonymity
-from ptsynth.synth import registry
+from ptsynth.synth import persist, registry
 from ptsynth.synth.base import Synthesizer
 from ptsynth.table import EncodedTable
 
@@ -76,7 +80,10 @@ class Release:
     ledger: Ledger
     report: dict[str, Any]
     manifest: dict[str, Any]
+    #: Public warnings (also in the manifest).
     warnings: list[str] = field(default_factory=list)
+    #: Facts for the steward only (terminal and private report; never in a public file).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def epsilon(self) -> float:
@@ -159,6 +166,7 @@ def plan(
         "reporting_length": cfg.release.reporting_length,
         "k": cfg.release.k,
         "columns": len(domains),
+        "warnings": list(cfg.warnings),
     }
     result.update(
         registry.get(cfg.release.synthesizer).plan_release(
@@ -171,7 +179,7 @@ def plan(
 
 def _warnings(cfg: ReleaseConfig, rng: RandomSource, seed: int | None,
               allow_unconfirmed_domains: bool) -> list[str]:
-    warnings: list[str] = []
+    warnings: list[str] = list(cfg.warnings)
     if not cfg.dataset.domains_confirmed:
         if not (allow_unconfirmed_domains or seed is not None):
             raise ConfigError(
@@ -192,7 +200,8 @@ def _warnings(cfg: ReleaseConfig, rng: RandomSource, seed: int | None,
         )
     if not rng.secure:
         warnings.append(
-            f"noise drawn from a seeded generator (seed {seed}): reproducible, NOT FOR RELEASE"
+            "noise drawn from a seeded generator: a TEST bundle, NOT FOR RELEASE (`ptsynth budget "
+            "check` refuses it)"
         )
     return warnings
 
@@ -237,17 +246,35 @@ def _read_spark(data: Any, cfg: ReleaseConfig, label: str | None,
 def split_holdout(
     records: CountingBackend | EncodedTable, fraction: float, rng: RandomSource
 ) -> tuple[CountingBackend, CountingBackend | None]:
-    """``(measured, holdout)``: the holdout is never measured nor released; it only serves the
-    private evaluation (DCR and ML efficacy against unseen records).
+    """``(measured, holdout)``: each person is kept out **independently** with probability
+    ``fraction``.
 
-    Each person goes to the holdout with probability ``fraction``, decided by a keyed PRF of
-    the record (key from ``rng``; :mod:`ptsynth.counting.prf`), so the split does not depend on
-    the order records are stored in and every backend makes the same one.
+    Why Bernoulli and not a fixed-size share: with a fixed number of held-out persons, adding
+    one person can push another into the holdout, so neighbouring datasets' measured sets differ
+    by a substitution rather than an addition, which the noise is not calibrated for (measured:
+    ε = 1.17 where 1.00 was claimed). Independent draws keep the add/remove relation: the
+    measured set of ``D + x`` is that of ``D``, plus ``x`` with probability ``1 − fraction``
+    (``tests/release/test_holdout_privacy.py`` computes the exact loss). The holdout is never
+    measured nor released; it only serves the private evaluation.
+
+    The draw for a person is a keyed PRF of their record and its occurrence index among
+    identical records (key from ``rng``; :mod:`ptsynth.counting.prf`): independent across
+    persons like a fresh uniform each, but not tied to the order records are stored in, so
+    every backend (numpy, Spark) holds out the same persons.
     """
     records = NumpyBackend(records) if isinstance(records, EncodedTable) else records
     if fraction <= 0:
         return records, None
     return records.split(fraction, prf.draw_key(rng))
+
+
+def holdout_statement(fraction: float) -> str | None:
+    """What a holdout costs the release, in words (terminal, report, manifest)."""
+    if fraction <= 0:
+        return None
+    return (f"evaluation holdout: each person was kept out of every measurement with probability "
+            f"{fraction:g} (independently); those persons appear in no published statistic, so "
+            f"the release describes about {1 - fraction:.0%} of the records")
 
 
 def measure(cfg: ReleaseConfig, train: CountingBackend | EncodedTable, accountant: Accountant,
@@ -258,6 +285,19 @@ def measure(cfg: ReleaseConfig, train: CountingBackend | EncodedTable, accountan
     synth.fit(train, accountant, progress=progress)
     refuse_if_noise_dominates(int(max(round(synth.dp_record_count), 1)), accountant)
     return synth
+
+
+def expected_noise_sd(cfg: ReleaseConfig) -> float:
+    """The planned noise sd of one released count, from the config alone (no data read): the
+    median over the planned measurements, as :func:`refuse_if_noise_dominates` judges a release.
+    Annealing and DP contribution bounds can make the actual noise smaller."""
+    result = plan(cfg)
+    sigmas: list[float] = []
+    for row in result.get("steps", []):  # pgm: one row per phase, with its measurement count
+        sigmas += [float(row["sigma"])] * int(row.get("measurements", 1))
+    sigmas += [float(r["sigma"]) for r in result.get("lengths", []) if r.get("sigma") is not None]
+    finite = [s for s in sigmas if np.isfinite(s)]
+    return float(np.median(finite)) if finite else 0.0
 
 
 def refuse_if_noise_dominates(dp_records: int, accountant: Accountant) -> None:
@@ -271,11 +311,12 @@ def refuse_if_noise_dominates(dp_records: int, accountant: Accountant) -> None:
         return
     noise_sd = float(np.median(sigmas))
     if dp_records < MIN_RECORDS_PER_NOISE_SD * noise_sd:
-        raise InputError(
+        raise NoiseDominatesError(
             "too few records for the requested budget: the DP record count is below "
             f"{MIN_RECORDS_PER_NOISE_SD:g} times the noise standard deviation of one count "
             f"({noise_sd:.3g}), so released counts would be mostly noise; raise epsilon, use "
-            "fewer columns or a shorter reporting length (the budget of this attempt is spent)"
+            "fewer columns or a shorter reporting length (the budget of this attempt stays spent: "
+            "this refusal is itself read from a DP measurement)"
         )
 
 
@@ -369,8 +410,47 @@ def _evaluate_tables(cfg: ReleaseConfig, train: EncodedTable, synthetic: Encoded
 # ---------------------------------------------------------------------------------------------
 # the release
 # ---------------------------------------------------------------------------------------------
+class NoiseDominatesError(InputError):
+    """The release would publish mostly noise. Decided from a DP output, so it is charged."""
+
+
+@contextlib.contextmanager
+def terminate_as_exception() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` for the duration, so a terminated release cleans up
+    like an interrupted one (staging removed, reservation settled). Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated("terminated by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+#: Failures decided from DP outputs: the steward learns something from the refusal itself, so
+#: the attempt stays charged. Any other failure before the bundle is in place is refunded.
+CHARGED_FAILURES = (NoiseDominatesError, SynthesisError)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failure, for the private dataset ledger: the error's type and rule, never a value."""
+    rule = getattr(exc, "rule", None) if isinstance(exc, PtsynthError) else None
+    return f"{type(exc).__name__}" + (f": {rule}" if rule else "")
+
+
+def new_release_id() -> str:
+    """The release's public name: its date and a random part. No finer time: the gap between a
+    release's start and its manifest would time the computation, a data-dependent side channel."""
+    return f"{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(6)}"
+
+
 def release(
-    data: str | Path | pd.DataFrame,
+    data: str | Path | pd.DataFrame | Any | None,
     config: str | Path | ReleaseConfig,
     out: str | Path,
     *,
@@ -388,14 +468,22 @@ def release(
 ) -> Release:
     """Run a whole release and write its bundle to ``out`` atomically.
 
+    Everything that can be checked without producing an output (the config's sense, the output
+    path, the input's type and header, a full validation pass) happens **before** any budget is
+    reserved, so a typo costs nothing. A release that fails before its bundle is in place
+    returns its reservation (``aborted-refunded``, with the reason) unless the failure was
+    decided from a DP output (:data:`CHARGED_FAILURES`); SIGTERM and Ctrl-C are failures like
+    any other.
+
     Args:
         data: the sensitive records (CSV/TSV/Parquet/Arrow path, a DataFrame, or a
-            :class:`~ptsynth.ingest.RecordSource`).
+            :class:`~ptsynth.ingest.RecordSource` such as
+            :class:`~ptsynth.ingest.PostgresQuery`); ``None``: the config's ``[dataset.source]``.
         config: a release config (TOML path) or a loaded :class:`ReleaseConfig`.
         out: the bundle folder; must not exist unless ``overwrite``.
         seed: ``None`` (default) draws all noise from the operating system's CSPRNG. An
             integer makes the run reproducible **for tests only**; the ledger and manifest
-            say so and such a bundle must not be published.
+            say so (never the seed itself) and ``budget check`` refuses such a bundle.
         allow_unconfirmed_domains: run although the config's domains were proposed from the
             data and not confirmed public; the bundle is then marked NOT FOR RELEASE. Without
             it such a config is refused (seeded test runs excepted, also NOT FOR RELEASE).
@@ -407,98 +495,135 @@ def release(
     cfg = prepare(config, epsilon=epsilon, delta=delta, k=k, synthesizer=synthesizer, rows=rows)
     if backend is not None:
         cfg = with_backend(cfg, backend)
+    if data is None:
+        if cfg.dataset.source is None:
+            raise ConfigError("no records given and the config has no [dataset.source]", key="data")
+        data = cfg.dataset.source.record_source()
     out_dir = Path(out)
     check_output_folder(out_dir, overwrite=overwrite)
     rng = random_source(seed)
     warnings = _warnings(cfg, rng, seed, allow_unconfirmed_domains)
-    release_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    accountant = Accountant(cfg.privacy.epsilon, cfg.privacy.delta, rng=rng, release_id=release_id)
+    dataset_ledger = None
+    if cfg.dataset.ledger is not None:  # opened (and its lifetime checked) before any work
+        dataset_ledger = DatasetLedger(cfg.dataset.ledger, lifetime_epsilon=cfg.dataset.lifetime_epsilon,
+                                       lifetime_delta=cfg.dataset.lifetime_delta)
+        if cfg.privacy.epsilon > dataset_ledger.lifetime_epsilon * (1 + 1e-12):
+            raise ConfigError("exceeds the dataset's lifetime epsilon (read from its ledger)",
+                              key="privacy.epsilon")
 
-    # The staging folder is made before any budget is reserved, so a bad output path costs
-    # nothing.
-    with BundleWriter(out_dir, overwrite=overwrite) as writer:
-        # 2. Budget first: reserve in the dataset's lifetime ledger before reading any record.
-        dataset_ledger = None
-        if cfg.dataset.ledger is not None:
-            dataset_ledger = DatasetLedger(
-                cfg.dataset.ledger,
-                lifetime_epsilon=cfg.dataset.lifetime_epsilon,
-                lifetime_delta=cfg.dataset.lifetime_delta,
-                must_exist=True,
-            )
-            dataset_ledger.reserve(release_id, accountant.target_rho)
-        committed = False
-        try:
-            table = read(data, cfg, progress)
-            train, holdout = split_holdout(
-                table, cfg.evaluation.holdout_fraction if evaluate_release else 0.0, rng
-            )
-            synth = measure(cfg, train, accountant, progress)
-            with progress.task("sample", "sampling synthetic records"):
-                synthetic = synthesize(cfg, synth, rng, warnings)
-            with progress.task("protect", "enforcing k-anonymity on the quasi-identifiers"):
-                synthetic, protection = protect(cfg, synthetic, rng)
-            aggregates = synth.aggregates
-            if aggregates is None:
-                # Counted on the (already DP) synthetic records: post-processing, costs no budget.
-                aggregates = AggregateRelease.from_table(
-                    synthetic, reporting_length=cfg.release.reporting_length, k=cfg.release.k
-                )
-                aggregates_source = "counted on the synthetic records (post-processing, no extra budget)"
-            else:
-                aggregates_source = "measured with DP (per-length discrete Gaussian noise)"
-
-            task = progress.start("write", "writing the bundle")
-            cfg.schema.write_csv(synthetic, writer.path(SYNTHETIC))
-            synthetic_frame = cfg.schema.decode(synthetic, categorical=True)
-            aggregates.write_csv(writer.path(AGGREGATES_CSV))
-            aggregates.write_parquet(writer.path(AGGREGATES_PARQUET))
-            ledger = accountant.ledger()
-            ledger.write(writer.path(LEDGER))
-
-            provenance_key = secrets.token_bytes(32)
-            report = _release_section(cfg, release_id, provenance_key, train, holdout, synthetic,
-                                      table, aggregates, protection, synth, warnings)
-            if evaluate_release:
-                from ptsynth.report import write_html_report, write_json_report
-
-                with progress.task("evaluate", "evaluating utility and disclosure risk (private)"):
-                    evaluation = evaluate_privately(cfg, train, synthetic, holdout, aggregates, ledger)
-                report = {**evaluation, **{key: v for key, v in report.items() if key not in evaluation}}
-                write_json_report(report, writer.path(REPORT_JSON))
-                write_html_report(report, writer.path(REPORT_HTML))
-            else:
-                writer.path(REPORT_JSON).write_text(json.dumps(report, indent=2, default=json_default))
-
-            manifest = build_manifest(
-                cfg, data=data, writer=writer, release_id=release_id, rng=rng, seed=seed,
-                warnings=warnings, aggregates=aggregates, aggregates_source=aggregates_source,
-                provenance_key=provenance_key, ledger_head_hash=ledger.head_hash,
-            )
-            writer.path(MANIFEST).write_text(json.dumps(manifest, indent=2, default=json_default))
-
-            # 8. Commit: ledger first (the budget is spent whatever happens next), then the rename.
+    with terminate_as_exception():
+        # Validation before reservation: a bad record, path or file type costs nothing.
+        table = read(data, cfg, progress)
+        notes = private_notes(cfg, table)
+        release_id = new_release_id()
+        accountant = Accountant(cfg.privacy.epsilon, cfg.privacy.delta, rng=rng,
+                                release_id=release_id, privacy_unit=cfg.schema.privacy_unit)
+        with BundleWriter(out_dir, overwrite=overwrite, release_id=release_id) as writer:
             if dataset_ledger is not None:
-                try:
-                    dataset_ledger.commit(release_id, ledger.entries)
-                finally:
-                    # Whatever commit raised, the reservation is resolved: never abort it again.
-                    committed = True
-            writer.commit()
-            task.finish(message=f"release written to {out_dir}")
-        except BaseException:
-            if dataset_ledger is not None and not committed:
-                # Data may have been touched: the reservation stays counted as spent.
-                dataset_ledger.abort(release_id)
-            raise
+                dataset_ledger.reserve(release_id, accountant.target_rho, detail=writer.owner)
+            committed = False
+            try:
+                result = _release_steps(cfg, data, table, writer, accountant, rng, seed, warnings,
+                                        notes, evaluate_release, progress, release_id)
+                # Commit: ledger first (the budget is spent whatever happens next), then rename.
+                if dataset_ledger is not None:
+                    try:
+                        dataset_ledger.commit(release_id, result.ledger.entries)
+                    finally:
+                        committed = True  # whatever commit raised, never settle it again
+                writer.commit()
+            except BaseException as exc:
+                if dataset_ledger is not None and not committed:
+                    dataset_ledger.abort(release_id, refund=not isinstance(exc, CHARGED_FAILURES),
+                                         reason=failure_reason(exc))
+                raise
+    return result
+
+
+def private_notes(cfg: ReleaseConfig, table: EncodedTable | CountingBackend) -> list[str]:
+    """Facts for the steward only (terminal and private report, never a public file)."""
+    notes = []
+    summary = getattr(table, "summary", None)  # a Spark source keeps no ingest summary
+    if summary is not None and summary.rows_without_id:
+        if cfg.schema.subject_id is None:
+            notes.append(f"the privacy unit is a row: no subject id is declared ({summary.input_rows} "
+                         "rows); a person with several rows has a multiple of the stated epsilon")
+        else:
+            notes.append(f"{summary.rows_without_id} row(s) have no subject id: each is its own "
+                         "privacy unit, so a person with several such rows has a multiple of the "
+                         "stated epsilon")
+    return notes
+
+
+def _release_steps(
+    cfg: ReleaseConfig, data: Any, table: EncodedTable | CountingBackend, writer: BundleWriter,
+    accountant: Accountant, rng: RandomSource, seed: int | None, warnings: list[str],
+    notes: list[str], evaluate_release: bool, progress: ProgressReporter, release_id: str,
+) -> Release:
+    """Steps 4–8 into the staging folder (see the module docstring); returns the release."""
+    fraction = cfg.evaluation.holdout_fraction if evaluate_release else 0.0
+    train, holdout = split_holdout(table, fraction, rng)
+    if (statement := holdout_statement(fraction)) is not None:
+        warnings.append(statement)
+    synth = measure(cfg, train, accountant, progress)
+    with progress.task("sample", "sampling synthetic records"):
+        synthetic = synthesize(cfg, synth, rng, warnings)
+    with progress.task("protect", "enforcing k-anonymity on the quasi-identifiers"):
+        synthetic, protection = protect(cfg, synthetic, rng)
+    aggregates = synth.aggregates
+    if aggregates is None:
+        # Counted on the (already DP) synthetic records: post-processing, costs no budget.
+        aggregates = AggregateRelease.from_table(
+            synthetic, reporting_length=cfg.release.reporting_length, k=cfg.release.k
+        )
+        aggregates_source = "counted on the synthetic records (post-processing, no extra budget)"
+    else:
+        aggregates_source = "measured with DP (per-length discrete Gaussian noise)"
+
+    task = progress.start("write", "writing the bundle")
+    cfg.schema.write_csv(synthetic, writer.path(SYNTHETIC))  # neutralised, in row chunks
+    synthetic_frame = cfg.schema.decode(synthetic, categorical=True)
+    aggregates.write_csv(writer.path(AGGREGATES_CSV))
+    aggregates.write_parquet(writer.path(AGGREGATES_PARQUET))
+    ledger = accountant.ledger()
+    ledger.write(writer.path(LEDGER))
+    # Public: DP measurements and what was estimated from them (ptsynth.synth.persist).
+    persist.save(synth, writer.path(MODEL))
+
+    provenance_key = secrets.token_bytes(32)
+    report = _release_section(cfg, release_id, provenance_key, train, holdout, synthetic,
+                              table, aggregates, protection, synth, warnings, notes, seed)
+    if evaluate_release:
+        from ptsynth.report import write_html_report, write_json_report
+
+        with progress.task("evaluate", "evaluating utility and disclosure risk (private)"):
+            evaluation = evaluate_privately(cfg, train, synthetic, holdout, aggregates, ledger)
+        report = {**evaluation, **{key: v for key, v in report.items() if key not in evaluation}}
+        write_json_report(report, writer.path(REPORT_JSON))
+        write_html_report(report, writer.path(REPORT_HTML))
+    else:
+        writer.path(REPORT_JSON).write_text(json.dumps(report, indent=2, default=json_default))
+
+    manifest = build_manifest(
+        cfg, data=data, writer=writer, release_id=release_id, rng=rng,
+        warnings=warnings, aggregates=aggregates, aggregates_source=aggregates_source,
+        provenance_key=provenance_key, ledger_head_hash=ledger.head_hash,
+    )
+    writer.path(MANIFEST).write_text(json.dumps(manifest, indent=2, default=json_default))
+    # The public showcase page, from the staged public files only (ptsynth.showcase).
+    from ptsynth.showcase.build import stage_showcase
+
+    manifest = stage_showcase(writer, manifest)
+    task.finish()
     return Release(
-        out_dir=out_dir,
+        out_dir=writer.out_dir,
         synthetic=synthetic_frame,
         aggregates=aggregates,
         ledger=ledger,
         report=report,
         manifest=manifest,
         warnings=warnings,
+        notes=notes,
     )
 
 
@@ -514,6 +639,8 @@ def _release_section(
     protection: dict[str, Any],
     synth: Synthesizer,
     warnings: list[str],
+    notes: list[str],
+    seed: int | None,
 ) -> dict[str, Any]:
     """The private report's release section: sizes, protection, the synthesizer's trace."""
     return {
@@ -522,7 +649,8 @@ def _release_section(
         "release_id": release_id,
         "provenance": {
             "key": provenance_key.hex(),
-            "use": "manifest.json input.hmac_sha256 = HMAC-SHA256(key, input bytes): lets "
+            "use": "manifest.json input.hmac_sha256 = HMAC-SHA256(key, the input file's bytes, or a "
+            "database query's text and streamed rows, see input.covers): lets "
             "the steward check which input a bundle came from; keep the key private",
         },
         "release": {
@@ -536,5 +664,9 @@ def _release_section(
             "protection": protection,
             "synthesizer": {"name": cfg.release.synthesizer, **synth.diagnostics},
             "warnings": warnings,
+            "notes": notes,
+            "privacy_unit": cfg.schema.privacy_unit,
+            "rows_without_subject_id": None if table.summary is None else table.summary.rows_without_id,
+            "seed": seed,
         },
     }

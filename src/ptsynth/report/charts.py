@@ -20,10 +20,26 @@ def _fmt(v: float | None, fmt: str) -> str:
     return "n/a" if v is None else format(v, fmt)
 
 
+#: Pixels per character budgeted for labels (the chart font's widest common glyphs), and the
+#: widest label column; longer labels are shortened with an ellipsis, never clipped.
+CHAR_PX = 7.2
+MAX_LABEL_PX = 460
+
+
 def _fit_labels(labels: Sequence[str], minimum: int) -> int:
-    """Room for the longest label (≈6.6 px a character at the chart's font), capped."""
+    """Room for the longest label, capped at :data:`MAX_LABEL_PX`."""
     longest = max((len(str(x)) for x in labels), default=0)
-    return max(minimum, min(460, int(6.6 * longest) + 12))
+    return max(minimum, min(MAX_LABEL_PX, int(CHAR_PX * longest) + 12))
+
+
+def _label(text: object, width: int) -> str:
+    """A label's SVG content that fits ``width`` px: shortened with "…" when too long, the
+    full text kept as a tooltip (``<title>``)."""
+    full = str(text)
+    room = max(4, int((width - 12) / CHAR_PX))
+    if len(full) <= room:
+        return escape(full)
+    return f"<title>{escape(full)}</title>{escape(full[: room - 1])}…"
 
 
 def _svg_open(name: str, height: int, title: str, width: int = WIDTH) -> str:
@@ -46,7 +62,7 @@ def hbar_chart(name: str, title: str, items: Sequence[tuple[str, float | None]],
     for i, (label, v) in enumerate(items):
         y = 10 + i * ROW
         parts.append(f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end" '
-                     f'class="lbl">{escape(str(label))}</text>')
+                     f'class="lbl">{_label(label, label_width)}</text>')
         if v is not None:
             w = max(1.0, plot * min(max(v, 0.0), top) / top)
             parts.append(f'<rect class="mark" data-value="{v:.6g}" x="{label_width}" y="{y + 3}" '
@@ -121,7 +137,7 @@ def interval_chart(name: str, title: str,
     for i, it in enumerate(items):
         y = 24 + i * ROW + ROW / 2
         parts.append(f'<text x="{label_width - 6}" y="{y + 4:.1f}" text-anchor="end" '
-                     f'class="lbl">{escape(str(it["label"]))}</text>')
+                     f'class="lbl">{_label(it["label"], label_width)}</text>')
         b = it.get("baseline")
         if b is not None:
             bx = x_of(b)

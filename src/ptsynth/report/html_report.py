@@ -51,7 +51,11 @@ SCRIPT = """
 for(var i=0;i<svgs.length;i++){var s=svgs[i],n=0,ms=s.querySelectorAll('.mark');
 for(var j=0;j<ms.length;j++){var b=ms[j].getBoundingClientRect();
 ms[j].setAttribute('data-rendered-size',b.width.toFixed(1)+'x'+b.height.toFixed(1));
-if(b.width>0&&b.height>0){n++;}}s.setAttribute('data-rendered-marks',String(n));}
+if(b.width>0&&b.height>0){n++;}}s.setAttribute('data-rendered-marks',String(n));
+var box=s.getBoundingClientRect(),ls=s.querySelectorAll('text'),c=0;
+for(var k=0;k<ls.length;k++){var t=ls[k].getBoundingClientRect();
+if(t.left<box.left-0.5||t.right>box.right+0.5){c++;}}
+s.setAttribute('data-clipped-labels',String(c));}
 document.documentElement.setAttribute('data-report-ready','1');})();
 """
 

@@ -8,17 +8,18 @@ below, and a misspelt name is refused in one place with the list of names.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib import import_module
 from typing import Any
 
 from ptsynth.errors import ConfigError
-from ptsynth.synth.aggregate_seeded import AggregateSeededSynthesizer
 from ptsynth.synth.base import Synthesizer
 from ptsynth.synth.options import build_options, options_dict
-from ptsynth.synth.pgm import PGMSynthesizer
 
-#: Registered synthesizer classes by name; the first is the default.
-SYNTHESIZERS: dict[str, type[Synthesizer]] = {
-    cls.name: cls for cls in (PGMSynthesizer, AggregateSeededSynthesizer)
+#: Registered synthesizers: name → "module:Class" (imported on first use, so that the command
+#: line starts fast); the first is the default.
+SYNTHESIZERS: dict[str, str] = {
+    "pgm": "ptsynth.synth.pgm:PGMSynthesizer",
+    "aggregate": "ptsynth.synth.aggregate_seeded:AggregateSeededSynthesizer",
 }
 DEFAULT = next(iter(SYNTHESIZERS))
 
@@ -31,12 +32,16 @@ def names() -> tuple[str, ...]:
 def get(name: str) -> type[Synthesizer]:
     """The class registered as ``name``, or a :class:`ConfigError` listing the names."""
     try:
-        return SYNTHESIZERS[name]
+        module, cls_name = SYNTHESIZERS[name].split(":")
     except (KeyError, TypeError):
         raise ConfigError(
             f"unknown synthesizer {name!r}; choose one of {', '.join(SYNTHESIZERS)}",
             key="synthesizer",
         ) from None
+    cls = getattr(import_module(module), cls_name)
+    if cls.name != name:  # the registry line and the class must agree
+        raise RuntimeError(f"registry name {name!r} differs from {cls.__name__}.name")
+    return cls
 
 
 def parse_options(name: str, values: Mapping[str, Any] | None) -> Any:
@@ -45,8 +50,8 @@ def parse_options(name: str, values: Mapping[str, Any] | None) -> Any:
 
 
 def help_text() -> str:
-    """One line per synthesizer, for ``--help``."""
-    return "; ".join(f"{n}: {cls.summary}" for n, cls in SYNTHESIZERS.items())
+    """One line per synthesizer (imports each), for ``ptsynth synthesizers``."""
+    return "\n".join(f"{n}: {get(n).summary}" for n in SYNTHESIZERS)
 
 
 __all__ = ["DEFAULT", "SYNTHESIZERS", "get", "help_text", "names", "options_dict", "parse_options"]
