@@ -34,7 +34,7 @@ from ptsynth.counting.numpy_backend import (
     present_histogram,
     recode,
 )
-from ptsynth.table import ColumnDomain, EncodedTable
+from ptsynth.table import ColumnDomain, EncodedTable, IngestSummary
 
 if TYPE_CHECKING:  # pragma: no cover
     from ptsynth.privacy import RandomSource
@@ -94,6 +94,8 @@ class SparkBackend:
         self.rdd = rdd
         self.domains = tuple(domains)
         self._n = int(n)
+        #: How the records were read (private; set by :func:`ptsynth.ingest.spark.read_spark`).
+        self.summary: IngestSummary | None = None
 
     def __repr__(self) -> str:
         return f"SparkBackend({self._n} records x {len(self.domains)} columns)"

@@ -42,6 +42,7 @@ from ptsynth.ingest.encode import MIN_RECORDS, BlockEncoder, check_columns
 from ptsynth.ingest.problems import ErrorReporter
 from ptsynth.ingest.sources import _PARSE_RULE, _RAGGED_RULE, _check_header
 from ptsynth.schema import Schema
+from ptsynth.table import IngestSummary
 
 _PARQUET = (".parquet", ".pq")
 _TAB = (".tsv", ".tab")
@@ -393,7 +394,9 @@ def read_spark(source: str, schema: Schema, spark: Any, *, file_label: str | Non
             .join(F.broadcast(offsets), ["file", "block"])
             .withColumn("row", F.col("base") + F.col("local"))
             .select("sid", "row", *[f"c{j}" for j in range(d)]))
+    without_id = total
     if schema.subject_id is not None:
+        without_id = data.filter(F.col("sid").isNull()).count()
         records = _merge(data, domains, schema, spark, label, files, file_base, row_offset,
                          is_table)
     else:
@@ -401,6 +404,8 @@ def read_spark(source: str, schema: Schema, spark: Any, *, file_label: str | Non
     window = Window.partitionBy(*[f"c{j}" for j in range(d)]).orderBy("row")
     records = records.withColumn("occ", F.row_number().over(window) - 1)
     backend = SparkBackend.from_frame(spark, records, domains, partitions=partitions)
+    backend.summary = IngestSummary(input_rows=total, records=backend.record_count(),
+                                    rows_without_id=int(without_id))
     encoded.unpersist()
     if backend.record_count() < MIN_RECORDS:
         raise rep.fail(f"input holds fewer than {MIN_RECORDS} records"
