@@ -30,7 +30,8 @@ Conventions shared by every backend (and checked by its tests):
 * ``marginals`` may be asked for thousands of column sets at once: a backend counts them in
   as few passes as it can (the numpy backend through
   :class:`~ptsynth.counting.blocks.BlockCounter`, Spark in one job).
-* ``split(fraction, key)`` and ``sample_table(max_records, key)`` choose records by the same
+* :class:`RecordBackend` adds ``split(fraction, key)`` and ``sample_table(max_records, key)``,
+  which choose records by the same
   keyed PRF (the holdout of the private evaluation; the evaluation sample of a very large
   table). ``sample_table`` is the only call that returns records: it serves the private
   evaluation, never a measurement.
@@ -92,9 +93,16 @@ class CountingBackend(Protocol):
         attributes (``None``: no cut, and ``rng`` may be ``None``)."""
         ...
 
+
+@runtime_checkable
+class RecordBackend(CountingBackend, Protocol):
+    """A counting backend that also holds the records of a release (the pipeline's view): it
+    can hold some out and hand a sample to the private evaluation. Synthesizers only ever see
+    the :class:`CountingBackend` part."""
+
     def split(
         self, fraction: float, key: tuple[int, int]
-    ) -> tuple[CountingBackend, CountingBackend | None]:
+    ) -> tuple[RecordBackend, RecordBackend | None]:
         """``(kept, holdout)``: a record is held out iff its keyed PRF value is below
         ``fraction``."""
         ...

@@ -35,7 +35,7 @@ import pandas as pd
 
 from ptsynth.aggregates import AggregateRelease
 from ptsynth.config import ReleaseConfig
-from ptsynth.counting import CountingBackend, NumpyBackend, prf
+from ptsynth.counting import CountingBackend, NumpyBackend, RecordBackend, prf
 from ptsynth.errors import ConfigError, InputError, PtsynthError, SynthesisError, Terminated
 from ptsynth.ingest import read_records
 from ptsynth.privacy import (
@@ -210,7 +210,7 @@ def _warnings(cfg: ReleaseConfig, rng: RandomSource, seed: int | None,
 # 3-7. the steps that touch records, then post-processing
 # ---------------------------------------------------------------------------------------------
 def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
-         progress: ProgressReporter = SILENT) -> EncodedTable | CountingBackend:
+         progress: ProgressReporter = SILENT) -> EncodedTable | RecordBackend:
     """Validated, encoded records (InputError names file / row / column / rule, never a value).
 
     With ``[dataset.backend] name = "spark"`` the records are read, encoded and merged by Spark
@@ -227,7 +227,7 @@ def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
 
 
 def _read_spark(data: Any, cfg: ReleaseConfig, label: str | None,
-                progress: ProgressReporter) -> CountingBackend:
+                progress: ProgressReporter) -> RecordBackend:
     from ptsynth.ingest.spark import SparkSettings, read_spark, spark_session
 
     if not isinstance(data, (str, Path)):
@@ -244,8 +244,8 @@ def _read_spark(data: Any, cfg: ReleaseConfig, label: str | None,
 
 
 def split_holdout(
-    records: CountingBackend | EncodedTable, fraction: float, rng: RandomSource
-) -> tuple[CountingBackend, CountingBackend | None]:
+    records: RecordBackend | EncodedTable, fraction: float, rng: RandomSource
+) -> tuple[RecordBackend, RecordBackend | None]:
     """``(measured, holdout)``: each person is kept out **independently** with probability
     ``fraction``.
 
@@ -358,9 +358,9 @@ def protect(
 
 def evaluate_privately(
     cfg: ReleaseConfig,
-    train: CountingBackend | EncodedTable,
+    train: RecordBackend | EncodedTable,
     synthetic: EncodedTable,
-    holdout: CountingBackend | EncodedTable | None,
+    holdout: RecordBackend | EncodedTable | None,
     aggregates: AggregateRelease,
     ledger: Ledger,
 ) -> dict[str, Any]:
