@@ -60,6 +60,30 @@ def child(data: str, out: str, synthesizer: str, backend: str, evaluate: bool,
     Path(marks_path).write_text(json.dumps(stages))
 
 
+def spark_counts_child(data: str) -> None:
+    """The Spark backend's share of a pgm release on its own: read + validate + encode + merge
+    + occurrence index, then every 1-, 2- and 3-way marginal in one job (what a fit asks for).
+    Its CPU (driver, JVM and Python workers together, from ``time -v``) per row is the
+    per-row cost of the Spark side; the driver's part of a release does not grow with rows."""
+    import itertools
+
+    from ptsynth.config import ReleaseConfig
+    from ptsynth.demo import demo_config_path
+    from ptsynth.ingest.spark import SparkSettings, read_spark, spark_session
+
+    cfg = ReleaseConfig.load(demo_config_path())
+    spark = spark_session(SparkSettings(master="local[*]"))
+    t0 = time.perf_counter()
+    records = read_spark(data, cfg.schema, spark)
+    t1 = time.perf_counter()
+    d = len(records.domains)
+    sets = [s for k in (1, 2, 3) for s in itertools.combinations(range(d), k)]
+    records.marginals(sets)
+    t2 = time.perf_counter()
+    print(json.dumps({"records": records.record_count(), "read_wall_s": round(t1 - t0, 1),
+                      "count_wall_s": round(t2 - t1, 1), "column_sets": len(sets)}))
+
+
 def pacsynth_child(data: str, rows: int) -> None:
     """pac-synth's DpAggregateSeededSynthesizer, defaults as in peers.py, ε = 1."""
     import pacsynth as ps
@@ -119,10 +143,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--pacsynth-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--spark-counts-child", nargs=1, help=argparse.SUPPRESS)
+    parser.add_argument("--spark-counts", action="store_true",
+                        help="also time the Spark side alone (read + all marginals) per size")
     args = parser.parse_args()
     if args.child:
         data, out, synth, backend, evaluate, marks = args.child
         child(data, out, synth, backend, evaluate == "1", marks)
+        return
+    if args.spark_counts_child:
+        spark_counts_child(args.spark_counts_child[0])
         return
     if args.pacsynth_child:
         pacsynth_child(args.pacsynth_child[0], int(args.pacsynth_child[1]))
@@ -150,6 +180,12 @@ def main() -> None:
                 res["stages"] = {k: [round(v[0], 1), round(v[1], 1)]
                                  for k, v in json.loads(marks.read_text()).items()}
             shutil.rmtree(out, ignore_errors=True)
+            _record(results, res, args.out)
+        if args.spark_counts:
+            res = _time_v([sys.executable, __file__, "--spark-counts-child", str(data)],
+                          args.cap)
+            res.update({"rows": n, "method": "spark read + all marginals", "backend": "spark",
+                        "evaluate": False})
             _record(results, res, args.out)
         if args.pacsynth_python:
             cmd = [args.pacsynth_python, __file__, "--pacsynth-child", str(data), str(n)]
