@@ -15,7 +15,9 @@ Layout::
                   input is given on the command line (a password in the URL is refused:
                   libpq reads it from PGPASSWORD, ~/.pgpass or a service file)
     [privacy]     epsilon, delta
-    [release]     reporting_length = 3, k = 10, synthesizer = "pgm" (default; graphical model) | "aggregate" (SDS-style), rows?
+    [release]     reporting_length = 3, k = 10, synthesizer = "pgm" (default; graphical model) | "aggregate" (SDS-style), rows?,
+                  dp_bins_share = 0.05 (share of the budget spent on DP bin edges, only when a
+                  numeric column has bins = "dp-quantiles"; split equally over those columns)
     [release.<synthesizer>]  that synthesizer's options (:mod:`ptsynth.synth.registry`), each
                   validated against its options dataclass: an unknown key or a broken rule
                   is an error naming the key
@@ -27,6 +29,7 @@ Layout::
                   exploitation? (columns), [[showcase.pages]] title + columns; detected from
                   the columns' names, kinds and labels where absent
     [[columns]]   see :mod:`ptsynth.schema`
+    [[hierarchies]], [[constraints]]   public structure: see :mod:`ptsynth.structure`
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ from ptsynth.schema import Schema
 from ptsynth.synth import registry
 from ptsynth.synth.options import options_dict
 
-_TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "showcase", "columns"})
+_TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "showcase", "columns",
+                       "hierarchies", "constraints"})
 _DATASET_KEYS = frozenset(
     {"name", "subject_id", "ledger", "lifetime_epsilon", "lifetime_delta", "extra_columns",
      "missing_values", "domains_confirmed", "description", "source", "backend"}
@@ -67,7 +71,10 @@ class BackendConfig:
 
 _SOURCE_KEYS = frozenset({"url", "table", "query"})
 _PRIVACY_KEYS = frozenset({"epsilon", "delta"})
-_RELEASE_KEYS = frozenset({"reporting_length", "k", "synthesizer", "rows", *registry.names()})
+_RELEASE_KEYS = frozenset({"reporting_length", "k", "synthesizer", "rows", "dp_bins_share",
+                           *registry.names()})
+#: Default share of the release budget spent on DP bin edges (when a column asks for them).
+DEFAULT_DP_BINS_SHARE = 0.05
 _EVAL_KEYS = frozenset({"target", "holdout_fraction"})
 _SHOWCASE_KEYS = frozenset(
     {"title", "time", "geography", "geography_codes", "demographics", "exploitation", "pages"}
@@ -127,6 +134,8 @@ class ReleaseOptions:
     k: int = 10
     synthesizer: str = registry.DEFAULT
     rows: int | None = None
+    #: Share of the release budget spent on DP bin edges (``bins = "dp-quantiles"`` columns).
+    dp_bins_share: float = DEFAULT_DP_BINS_SHARE
     #: Options of every registered synthesizer (``[release.<name>]``, defaults where absent).
     synthesizer_options: Mapping[str, Any] = field(
         default_factory=lambda: {n: registry.parse_options(n, None) for n in registry.names()}
@@ -137,10 +146,12 @@ class ReleaseOptions:
         """The effective options of the chosen synthesizer."""
         return self.synthesizer_options[self.synthesizer]
 
-    def create_synthesizer(self) -> registry.Synthesizer:
-        """The chosen synthesizer, configured (the registry's factory)."""
+    def create_synthesizer(self, *, structural_zeros: tuple = ()) -> registry.Synthesizer:
+        """The chosen synthesizer, configured (the registry's factory); ``structural_zeros``:
+        the schema's impossible combinations, which it treats as known zeros."""
         return registry.get(self.synthesizer).create(
-            self.options, reporting_length=self.reporting_length, k=self.k
+            self.options, reporting_length=self.reporting_length, k=self.k,
+            structural_zeros=tuple(structural_zeros),
         )
 
 
@@ -444,6 +455,8 @@ class ReleaseConfig:
             k=_int(rel, "k", w, ctx, lo=1, default=10) or 10,
             synthesizer=synth,
             rows=_int(rel, "rows", w, ctx, lo=1, default=None),
+            dp_bins_share=float(_number(rel, "dp_bins_share", w, ctx, lo=0, hi=1, lo_open=True,
+                                        hi_open=True, default=DEFAULT_DP_BINS_SHARE) or 0.0),
             synthesizer_options=synth_options,
         )
 
@@ -458,6 +471,7 @@ class ReleaseConfig:
         schema = Schema.from_dict(
             data.get("columns", []), subject_id=subject, extra_columns=extra,
             missing_values=dataset.missing_values, source=str(p) if p else None,
+            hierarchies=data.get("hierarchies", []), constraints=data.get("constraints", []),
         )
         if target is not None and (
             target not in schema.names or schema.column(target).kind in ("subject_id", "set")
@@ -510,6 +524,8 @@ class ReleaseConfig:
         }
         if self.release.rows is not None:
             rel["rows"] = self.release.rows
+        if self.schema.dp_bin_columns or self.release.dp_bins_share != DEFAULT_DP_BINS_SHARE:
+            rel["dp_bins_share"] = self.release.dp_bins_share
         # the chosen synthesizer's effective options (TOML has no null: unset ones are omitted)
         effective = options_dict(self.release.options)
         rel[self.release.synthesizer] = {k: v for k, v in effective.items() if v is not None}
@@ -523,6 +539,7 @@ class ReleaseConfig:
             "release": rel,
             "evaluation": ev,
             "columns": cols,
+            **self.schema.structure_dict(),
         }
         showcase = self.showcase.to_dict()
         if showcase:

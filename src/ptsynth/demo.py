@@ -1,12 +1,20 @@
 """Realistic, entirely made-up CTDC-like case records: the built-in default data of ptsynth.
 
 Why: people must be able to try every command, and tests must exercise every column kind, on
-data that harms nobody. The columns follow the CTDC Global Synthetic Data codebook (v2024:
-yearOfRegistration, gender, ageBroad, citizenship, CountryOfExploitation, traffickMonths, the
-``means*`` control flags, the ``is*`` exploitation flags, type of labour / sexual exploitation,
+data that harms nobody. The columns are modelled on the CTDC Global Synthetic Data codebook
+(v2024: yearOfRegistration, gender, ageBroad, citizenship, CountryOfExploitation, traffickMonths,
+the ``means*`` control flags, the ``is*`` exploitation flags, type of labour / sexual exploitation,
 recruiter relation) plus a subject id, a data source, an exact age (binned by public edges), a
-registration date (mapped to quarters) and majority status, so that numeric binning,
-date→period, multi-valued sets and per-subject merging all get used.
+registration date (mapped to quarters), majority status and an abduction flag, so that numeric
+binning, date→period, multi-valued sets and per-subject merging all get used.
+
+This is deliberately not the v2024 format (its exact preset is
+``configs/ctdc_synthetic_v2024.toml``, ``ptsynth init --preset ctdc-v2024``): type of labour,
+type of sexual exploitation and recruiter relation are condensed ``;``-joined set columns rather
+than the codebook's 10 one-hot columns; years run to 2023 (the codebook's range ends at 2022);
+the countries are a 22- and 21-code subset of ISO 3166-1 alpha-3; and six columns are extra. The
+shared columns use the codebook's codes. ``docs/presets.md`` lists the differences; the demo's
+own preset is ``configs/ctdc_demo.toml``.
 
 Columns are *not* independent: the generative story is source → year → citizenship → gender →
 type of exploitation → age → country of exploitation → means of control / sub-types /

@@ -11,20 +11,39 @@ Kinds
 -----
 ``categorical`` / ``ordinal``  a public list of ``values`` (ordinal: in order).
 ``numeric``    public bin ``bins`` (edges, increasing); a value ``x`` falls in ``[e_i, e_{i+1})``;
-               labels like ``"[18, 25)"``; ``out_of_range = "error" | "clip"``.
+               labels like ``"[18, 25)"``; ``out_of_range = "error" | "clip" | "missing"``.
+               Or ``bins = "dp-quantiles"`` with ``count`` bins over a public ``range = [lo, hi]``
+               and a public candidate grid (``resolution`` step, or ``grid = "log"``): the
+               interior edges are then measured with DP at release time (see :class:`DPBins`
+               and :mod:`ptsynth.release.dp_bins`); the schema is *resolved* before encoding.
 ``date``       ISO 8601 dates mapped to a ``period`` (``year`` | ``quarter`` | ``month``) between
-               public ``start`` and ``end``; labels ``"2019"``, ``"2019-Q3"``, ``"2019-07"``.
+               public ``start`` and ``end``; labels ``"2019"``, ``"2019-Q3"``, ``"2019-07"``;
+               ``out_of_range`` as for numeric.
 ``set``        multi-valued cell (``"debt;threats"``) over public ``values``, split on
                ``delimiter``; expanded to one binary member column ``"<name>=<value>"`` per value.
 ``subject_id`` identifies a person; rows sharing it merge into one record and the column
                itself is never encoded or released.
+
+Values outside the declared domain
+----------------------------------
+``unknown = "error" | "other" | "missing"`` (categorical, ordinal, set; default ``"error"``)
+says what happens to a value that is not declared (after ``map``): refuse the input, record it as
+the declared catch-all value named by ``other`` (which must be one of ``values``), or record it
+as missing (set: drop the member), which needs ``missing = "allow"``. Numeric and date columns
+say the same with ``out_of_range``. How many values were recoded is reported to the data steward
+only (private report, terminal), never in a public file: the count is read from the records
+without noise.
+
+Hierarchies and structural zeros (``[[hierarchies]]``, ``[[constraints]]``) are public
+structure over the declared columns: see :mod:`ptsynth.structure`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +52,14 @@ import pandas as pd
 
 from ptsynth.errors import SchemaError
 from ptsynth.spreadsheet import is_ambiguous, is_formula_like
+from ptsynth.structure import (
+    Constraint,
+    Hierarchy,
+    StructuralZero,
+    check_structure,
+    parse_constraint,
+    parse_hierarchy,
+)
 from ptsynth.table import ColumnDomain, EncodedTable
 
 #: Kinds a ``[[columns]]`` entry may declare.
@@ -42,10 +69,19 @@ _COLUMN_KEYS = frozenset(
     {
         "name", "kind", "values", "bins", "labels", "out_of_range", "period", "start", "end",
         "delimiter", "max_values", "missing", "missing_values", "quasi_identifier", "sensitive",
-        "map", "description",
+        "map", "description", "unknown", "other", "count", "range", "resolution", "grid",
+        "bins_source",
     }
 )
 _NEEDS_VALUES = ("categorical", "ordinal", "set")
+#: ``bins`` value asking for DP-measured edges.
+DP_QUANTILES = "dp-quantiles"
+UNKNOWN_POLICIES = ("error", "other", "missing")
+OUT_OF_RANGE_POLICIES = ("error", "clip", "missing")
+#: Most cells a DP-bins candidate grid may have (its histogram is one encoded column).
+MAX_GRID_CELLS = 10_000
+#: Round values per decade of a log grid: 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k.
+LOG_MANTISSAS = ("1", "1.2", "1.5", "2", "2.5", "3", "4", "5", "6", "8")
 
 
 def _fmt_edge(x: float) -> str:
@@ -100,6 +136,80 @@ def _as_date(value: Any, what: str, err: _Err) -> _dt.date:
     raise err(f"{what} must be an ISO date such as 2002-01-01")
 
 
+def _decimal(x: float) -> Decimal:
+    return Decimal(repr(float(x)))
+
+
+def nice_step(span: float, cells: int) -> float:
+    """The smallest 1-2-5 × 10^k step that covers ``span`` in at most ``cells`` steps."""
+    raw = Decimal(repr(float(span))) / cells
+    exp = raw.adjusted()
+    for m in ("1", "2", "5", "10"):
+        step = Decimal(m).scaleb(exp)
+        if step >= raw:
+            return float(step)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class DPBins:
+    """A numeric column whose interior bin edges are measured with DP (``bins = "dp-quantiles"``).
+
+    Everything here is public: ``count`` bins between the declared ``lo`` and ``hi`` (the outer
+    edges), and the candidate grid the interior edges are chosen from. A DP quantile needs a
+    public candidate set: the exponential mechanism picks grid points, so an edge can never be
+    a value read from the records (the data's minimum, say) unless that value is a grid point.
+
+    Attributes:
+        count: number of bins (``count - 1`` interior edges are measured).
+        lo, hi: public outer edges; values must lie in ``[lo, hi)`` (``out_of_range`` applies).
+        resolution: step of a linear grid ``lo, lo + r, …, hi`` (``hi - lo`` a whole number of
+            steps). ``None`` with ``grid = "linear"``: a 1-2-5 step giving at most 1000 cells.
+        grid: ``"linear"`` or ``"log"`` (round values 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k
+            between ``lo > 0`` and ``hi``).
+    """
+
+    count: int
+    lo: float
+    hi: float
+    resolution: float | None = None
+    grid: str = "linear"
+
+    def points(self) -> tuple[float, ...]:
+        """The grid, ``lo`` and ``hi`` included, increasing, as round decimals (no float
+        artefacts such as 0.30000000000000004)."""
+        lo, hi = _decimal(self.lo), _decimal(self.hi)
+        if self.grid == "log":
+            pts = {lo, hi}
+            for k in range(lo.adjusted() - 1, hi.adjusted() + 2):
+                for m in LOG_MANTISSAS:
+                    v = Decimal(m).scaleb(k)
+                    if lo < v < hi:
+                        pts.add(v)
+            return tuple(float(v) for v in sorted(pts))
+        step = _decimal(self.effective_resolution)
+        n = int(((hi - lo) / step).to_integral_value())
+        return tuple(float(lo + i * step) for i in range(n)) + (float(hi),)
+
+    @property
+    def effective_resolution(self) -> float:
+        if self.grid == "log":
+            raise ValueError("a log grid has no fixed step")
+        if self.resolution is not None:
+            return float(self.resolution)
+        return nice_step(self.hi - self.lo, 1000)
+
+    def grid_text(self) -> str:
+        """The public candidate grid in words."""
+        span = f"[{_fmt_edge(self.lo)}, {_fmt_edge(self.hi)})"
+        if self.grid == "log":
+            return f"log grid on {span} (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k)"
+        return f"grid on {span} in steps of {_fmt_edge(self.effective_resolution)}"
+
+    def describe(self) -> str:
+        return f"dp-quantiles: {self.count} bins, {self.grid_text()}"
+
+
 class _Err:
     """Builds SchemaErrors that name the config file and the column (one place for wording)."""
 
@@ -131,6 +241,14 @@ class ColumnSpec:
     sensitive: bool = False
     mapping: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    #: What a value outside the declared values becomes: "error" | "other" | "missing".
+    unknown: str = "error"
+    #: The declared catch-all value that ``unknown = "other"`` records.
+    other: str | None = None
+    #: DP-measured bins (``bins = "dp-quantiles"``); ``bins`` stays empty until resolved.
+    dp_bins: DPBins | None = None
+    #: Where public ``bins`` came from (informational; e.g. a DP measurement of a past release).
+    bins_source: str = ""
 
     # -- derived public facts ----------------------------------------------------------------
     @property
@@ -147,10 +265,26 @@ class ColumnSpec:
         return lo, hi
 
     @property
+    def needs_dp_bins(self) -> bool:
+        """A numeric column whose edges are still to be measured (see :class:`DPBins`)."""
+        return self.kind == "numeric" and self.dp_bins is not None and not self.bins
+
+    def with_bins(self, edges: Sequence[float]) -> ColumnSpec:
+        """This column with public (e.g. DP-measured) edges: the resolved schema's column."""
+        return replace(self, bins=tuple(float(e) for e in edges))
+
+    @property
     def labels(self) -> tuple[str, ...]:
-        """Public labels of the non-missing codes (set: the member values)."""
+        """Public labels of the non-missing codes (set: the member values).
+
+        A column whose DP bins are not measured yet has placeholder labels (the domain *size*
+        is public, so ``--plan`` works); encoding refuses such a schema."""
         if self.kind in _NEEDS_VALUES:
             return self.values
+        if self.needs_dp_bins:
+            assert self.dp_bins is not None
+            return self.bin_names or tuple(
+                f"<dp bin {i + 1} of {self.dp_bins.count}>" for i in range(self.dp_bins.count))
         if self.kind == "numeric":
             return self.bin_names or bin_labels(self.bins)
         if self.kind == "date":
@@ -182,10 +316,29 @@ class ColumnSpec:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
         if self.kind in _NEEDS_VALUES:
             out["values"] = list(self.values)
-        if self.kind == "numeric":
-            out["bins"] = [int(b) if float(b).is_integer() else b for b in self.bins]
+            if self.unknown != "error":
+                out["unknown"] = self.unknown
+            if self.other is not None:
+                out["other"] = self.other
+        if self.needs_dp_bins:
+            assert self.dp_bins is not None
+            dp = self.dp_bins
+            out["bins"] = DP_QUANTILES
+            out["count"] = dp.count
+            out["range"] = [_toml_number(dp.lo), _toml_number(dp.hi)]
+            if dp.grid == "log":
+                out["grid"] = "log"
+            elif dp.resolution is not None:
+                out["resolution"] = _toml_number(dp.resolution)
             if self.bin_names:
                 out["labels"] = list(self.bin_names)
+        elif self.kind == "numeric":
+            out["bins"] = [_toml_number(b) for b in self.bins]
+            if self.bin_names:
+                out["labels"] = list(self.bin_names)
+            source = self.dp_bins.describe() if self.dp_bins is not None else self.bins_source
+            if source:
+                out["bins_source"] = source
         if self.kind in ("numeric", "date"):
             out["out_of_range"] = self.out_of_range
         if self.kind == "date":
@@ -207,6 +360,10 @@ class ColumnSpec:
         if self.description:
             out["description"] = self.description
         return out
+
+
+def _toml_number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else float(x)
 
 
 def _str_list(value: Any, what: str, err: _Err) -> tuple[str, ...]:
@@ -234,6 +391,67 @@ def _flag(spec: Mapping[str, Any], key: str, err: _Err) -> bool:
     if not isinstance(value, bool):
         raise err(f"{key} must be true or false")
     return value
+
+
+def _parse_public_bins(spec: Mapping[str, Any], edges: Any, err: _Err) -> dict[str, Any]:
+    if (
+        not isinstance(edges, list)
+        or len(edges) < 2
+        or not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in edges)
+    ):
+        raise err(f"bins must be a list of at least two numbers (or {DP_QUANTILES!r})")
+    arr = np.asarray(edges, dtype=np.float64)
+    if not np.all(np.isfinite(arr)) or not np.all(np.diff(arr) > 0):
+        raise err("bins must be finite and strictly increasing")
+    kw: dict[str, Any] = {"bins": tuple(float(e) for e in arr)}
+    if "labels" in spec:
+        names = _str_list(spec["labels"], "labels", err)
+        if len(names) != len(arr) - 1:
+            raise err("labels must have one entry per bin (len(bins) - 1)")
+        kw["bin_names"] = names
+    if "bins_source" in spec:
+        if not isinstance(spec["bins_source"], str):
+            raise err("bins_source must be a string")
+        kw["bins_source"] = spec["bins_source"]
+    return kw
+
+
+def _parse_dp_bins(spec: Mapping[str, Any], err: _Err) -> DPBins:
+    """``count``, ``range`` and the grid of a ``bins = "dp-quantiles"`` column, validated."""
+    count = spec.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 2:
+        raise err(f'bins = "{DP_QUANTILES}" needs count = the number of bins (an integer ≥ 2)')
+    rng = spec.get("range")
+    if (
+        not isinstance(rng, list) or len(rng) != 2
+        or not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in rng)
+        or not all(np.isfinite(rng)) or not rng[0] < rng[1]
+    ):
+        raise err(f'bins = "{DP_QUANTILES}" needs range = [lo, hi], the public outer edges '
+                  "(finite, lo < hi; values must lie in [lo, hi))")
+    grid = _choice(spec, "grid", ("linear", "log"), "linear", err)
+    resolution = spec.get("resolution")
+    if grid == "log":
+        if resolution is not None:
+            raise err('resolution does not apply to grid = "log" (its grid is fixed)')
+        if not rng[0] > 0:
+            raise err('grid = "log" needs range = [lo, hi] with lo > 0')
+    elif resolution is not None:
+        if isinstance(resolution, bool) or not isinstance(resolution, (int, float)) or not (
+            np.isfinite(resolution) and resolution > 0
+        ):
+            raise err("resolution must be a positive number (the step of the candidate grid)")
+        steps = (_decimal(rng[1]) - _decimal(rng[0])) / _decimal(resolution)
+        if steps != steps.to_integral_value():
+            raise err("range must span a whole number of resolution steps")
+    dp = DPBins(count=count, lo=float(rng[0]), hi=float(rng[1]),
+                resolution=None if resolution is None else float(resolution), grid=grid)
+    if grid == "linear" and (_decimal(dp.hi) - _decimal(dp.lo)) / _decimal(dp.effective_resolution) > MAX_GRID_CELLS:
+        raise err(f"the candidate grid has more than {MAX_GRID_CELLS} cells (raise resolution)")
+    cells = len(dp.points()) - 1
+    if count > cells:
+        raise err(f"count ({count}) exceeds the {cells} cells of the candidate grid")
+    return dp
 
 
 def parse_column(
@@ -280,6 +498,13 @@ def parse_column(
         "delimiter": kind != "set",
         "max_values": kind != "set",
         "map": kind not in _NEEDS_VALUES,
+        "unknown": kind not in _NEEDS_VALUES,
+        "other": kind not in _NEEDS_VALUES,
+        "count": kind != "numeric",
+        "range": kind != "numeric",
+        "resolution": kind != "numeric",
+        "grid": kind != "numeric",
+        "bins_source": kind != "numeric",
     }
     stray = sorted(k for k, bad in irrelevant.items() if bad and k in spec)
     if stray:
@@ -307,6 +532,18 @@ def parse_column(
         if bad_targets:
             raise err("map targets must be declared values (or missing_values)")
         kw["mapping"] = {k.strip(): v for k, v in mapping.items()}
+        kw["unknown"] = _choice(spec, "unknown", UNKNOWN_POLICIES, "error", err)
+        if kw["unknown"] == "other":
+            other = spec.get("other")
+            if not isinstance(other, str) or other not in values:
+                raise err('unknown = "other" needs other = the declared catch-all value (one of '
+                          "values) that undeclared values become")
+            kw["other"] = other
+        elif "other" in spec:
+            raise err('other only applies with unknown = "other"')
+        if kw["unknown"] == "missing" and kw["missing"] != "allow":
+            raise err('unknown = "missing" needs missing = "allow" (an undeclared value would '
+                      "become missing in a column that forbids it)")
     if kind == "set":
         delim = spec.get("delimiter", ";")
         if not isinstance(delim, str) or not delim or delim.strip() != delim:
@@ -321,25 +558,27 @@ def parse_column(
             kw["max_values"] = mx
     if kind == "numeric":
         if "bins" not in spec:
-            raise err("kind 'numeric' needs public bin edges 'bins' (e.g. [0, 18, 25, 100])")
+            raise err("kind 'numeric' needs public bin edges 'bins' (e.g. [0, 18, 25, 100]) "
+                      f"or bins = {DP_QUANTILES!r} with count, range and resolution")
         edges = spec["bins"]
-        if (
-            not isinstance(edges, list)
-            or len(edges) < 2
-            or not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in edges)
-        ):
-            raise err("bins must be a list of at least two numbers")
-        arr = np.asarray(edges, dtype=np.float64)
-        if not np.all(np.isfinite(arr)) or not np.all(np.diff(arr) > 0):
-            raise err("bins must be finite and strictly increasing")
-        kw["bins"] = tuple(float(e) for e in arr)
-        if "labels" in spec:
-            names = _str_list(spec["labels"], "labels", err)
-            if len(names) != len(arr) - 1:
-                raise err("labels must have one entry per bin (len(bins) - 1)")
-            kw["bin_names"] = names
+        dp_keys = sorted(k for k in ("count", "range", "resolution", "grid") if k in spec)
+        if edges == DP_QUANTILES:
+            kw["dp_bins"] = _parse_dp_bins(spec, err)
+            if "bins_source" in spec:
+                raise err(f"bins_source only applies to public bins, not bins = {DP_QUANTILES!r}")
+            if "labels" in spec:
+                names = _str_list(spec["labels"], "labels", err)
+                if len(names) != kw["dp_bins"].count:
+                    raise err("labels must have one entry per bin (count)")
+                kw["bin_names"] = names
+        elif dp_keys:
+            raise err(f"key(s) {', '.join(dp_keys)} only apply with bins = {DP_QUANTILES!r}")
+        if edges != DP_QUANTILES:
+            kw.update(_parse_public_bins(spec, edges, err))
     if kind in ("numeric", "date"):
-        kw["out_of_range"] = _choice(spec, "out_of_range", ("error", "clip"), "error", err)
+        kw["out_of_range"] = _choice(spec, "out_of_range", OUT_OF_RANGE_POLICIES, "error", err)
+        if kw["out_of_range"] == "missing" and kw["missing"] != "allow":
+            raise err('out_of_range = "missing" needs missing = "allow"')
     if kind == "date":
         kw["period"] = _choice(spec, "period", PERIODS, "year", err)
         if "start" not in spec or "end" not in spec:
@@ -365,12 +604,18 @@ class Schema:
         subject_id: name of the subject-id column, or ``None`` (one row = one person).
         extra_columns: ``"error"`` or ``"ignore"`` for input columns the schema does not declare.
         source: the config file it came from (named in error messages).
+        hierarchies: public maps of a column's values onto a broader level
+            (``[[hierarchies]]``, see :mod:`ptsynth.structure`).
+        constraints: declared impossible combinations (``[[constraints]]``).
     """
 
     columns: list[ColumnSpec]
     subject_id: str | None = None
     extra_columns: str = "error"
     source: str | None = None
+    hierarchies: tuple[Hierarchy, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    _zeros: tuple[StructuralZero, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         err = _Err(self.source)
@@ -401,6 +646,11 @@ class Schema:
             raise err(f"encoded column name {clash[0]!r} occurs twice (a set member clashes with a column)")
         if not encoded:
             raise err("no columns to release (declare at least one non-id column)")
+        object.__setattr__(self, "hierarchies", tuple(self.hierarchies))
+        object.__setattr__(self, "constraints", tuple(self.constraints))
+        zeros = check_structure(self.hierarchies, self.constraints,
+                                {c.name: c for c in self.columns}, source=self.source)
+        object.__setattr__(self, "_zeros", zeros)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -412,15 +662,27 @@ class Schema:
         extra_columns: str = "error",
         missing_values: Sequence[str] = ("",),
         source: str | None = None,
+        hierarchies: Sequence[Mapping[str, Any]] = (),
+        constraints: Sequence[Mapping[str, Any]] = (),
     ) -> Schema:
-        """Build from the ``[[columns]]`` list of a config (validated; see :func:`parse_column`)."""
+        """Build from the ``[[columns]]`` list of a config (validated; see :func:`parse_column`),
+        with its ``[[hierarchies]]`` and ``[[constraints]]`` (see :mod:`ptsynth.structure`)."""
         if not isinstance(columns, (list, tuple)) or not columns:
             raise _Err(source)("[[columns]] must declare at least one column")
+        for key, tables in (("[[hierarchies]]", hierarchies), ("[[constraints]]", constraints)):
+            if not isinstance(tables, (list, tuple)):
+                raise SchemaError("must be an array of tables", file=source, key=key)
         specs = [
             parse_column(c, source=source, position=i, default_missing_values=missing_values)
             for i, c in enumerate(columns)
         ]
-        return cls(specs, subject_id=subject_id, extra_columns=extra_columns, source=source)
+        return cls(
+            specs, subject_id=subject_id, extra_columns=extra_columns, source=source,
+            hierarchies=tuple(parse_hierarchy(h, source=source, position=i)
+                              for i, h in enumerate(hierarchies)),
+            constraints=tuple(parse_constraint(c, source=source, position=i)
+                              for i, c in enumerate(constraints)),
+        )
 
     # -- lookups ----------------------------------------------------------------------------------
     @property
@@ -478,9 +740,51 @@ class Schema:
     def sensitive(self) -> list[str]:
         return [d.name for d in self.encoded_domains() if d.sensitive]
 
+    @property
+    def structural_zeros(self) -> tuple[StructuralZero, ...]:
+        """Impossible combinations over the encoded columns (from hierarchies whose parent is a
+        declared column, and from constraints): public, never measured."""
+        return self._zeros
+
+    def hierarchy(self, column: str) -> tuple[Hierarchy, ...]:
+        """The hierarchies above ``column`` (its generalisation levels)."""
+        return tuple(h for h in self.hierarchies if h.column == column)
+
+    @property
+    def dp_bin_columns(self) -> list[ColumnSpec]:
+        """Numeric columns whose DP bins are still to be measured (see :class:`DPBins`)."""
+        return [c for c in self.columns if c.needs_dp_bins]
+
+    def with_bin_edges(self, edges: Mapping[str, Sequence[float]]) -> Schema:
+        """The schema with measured edges for these DP-bins columns (the *resolved* schema)."""
+        unknown = sorted(set(edges) - {c.name for c in self.dp_bin_columns})
+        if unknown:
+            raise ValueError(f"not DP-bins columns: {', '.join(unknown)}")
+        cols = [c.with_bins(edges[c.name]) if c.name in edges else c for c in self.columns]
+        return Schema(cols, subject_id=self.subject_id, extra_columns=self.extra_columns,
+                      source=self.source, hierarchies=self.hierarchies,
+                      constraints=self.constraints)
+
+    def with_candidate_grids(self) -> Schema:
+        """Every DP-bins column binned by its whole public candidate grid: the records can be
+        validated (numbers, range, per-person agreement at the grid's resolution) without
+        measuring anything (``ptsynth validate``). Never a release schema: its bins are not
+        the DP edges."""
+        return self.with_bin_edges({c.name: c.dp_bins.points() for c in self.dp_bin_columns
+                                    if c.dp_bins is not None})
+
     def to_dict(self) -> list[dict[str, Any]]:
         """``[[columns]]`` list, TOML-ready."""
         return [c.to_dict() for c in self.columns]
+
+    def structure_dict(self) -> dict[str, list[dict[str, Any]]]:
+        """``[[hierarchies]]`` and ``[[constraints]]`` (only those declared), TOML-ready."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        if self.hierarchies:
+            out["hierarchies"] = [h.to_dict() for h in self.hierarchies]
+        if self.constraints:
+            out["constraints"] = [c.to_dict() for c in self.constraints]
+        return out
 
     def released(self) -> Schema:
         """The schema of the released records (``synthetic.csv``), as :meth:`decode` writes them.
@@ -503,7 +807,8 @@ class Schema:
                 cols.append(ColumnSpec(kind="ordinal", values=c.labels, **common))
             else:
                 cols.append(ColumnSpec(kind=c.kind, values=c.values, **common))
-        return Schema(cols, subject_id=None, extra_columns="error", source=self.source)
+        return Schema(cols, subject_id=None, extra_columns="error", source=self.source,
+                      hierarchies=self.hierarchies, constraints=self.constraints)
 
     # -- back to the input shape ---------------------------------------------------------------
     def decode(self, table: EncodedTable, *, categorical: bool = False) -> pd.DataFrame:

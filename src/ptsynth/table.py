@@ -21,8 +21,9 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,12 +82,22 @@ class ColumnDomain:
 @dataclass(frozen=True)
 class IngestSummary:
     """Private facts about how a table was read (for the steward's terminal and the private
-    report only, never a public file): input rows, records after the per-person merge, and rows
-    that had no subject id (each of which is its own privacy unit)."""
+    report only, never a public file): input rows, records after the per-person merge, rows
+    that had no subject id (each of which is its own privacy unit), and per column how many rows
+    held a value outside the declared domain and what it became (``{"rows", "policy"}``)."""
 
     input_rows: int
     records: int
     rows_without_id: int
+    outside_domain: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def outside_domain_lines(self) -> list[str]:
+        """One line per recoded column, for the steward's terminal."""
+        return [
+            f"column {name!r}: {v['rows']} row(s) held a value outside the declared domain "
+            f"({v['policy']})"
+            for name, v in self.outside_domain.items()
+        ]
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,11 @@ Algorithm (ρ = the budget given, by default the accountant's remaining budget):
    for ℓ ≥ 2, see ``DEFAULT_THRESHOLD_FACTOR``). Values of columns that forbid missing use
    τ = k at length 1: every record holds exactly one of them, so a column whose values all fall
    below τ_1 would leave the synthesizer no way to complete a record within its guarantee.
+Structural zeros (``structural_zeros``: combinations the schema declares impossible, public) are
+removed from the candidates of every length: they are never measured nor released. Removing
+public candidates can only lower the sensitivity, so the noise and its ledger entries are as
+planned.
+
 5. Post-processing: cap each count at the minimum of its (ℓ−1)-sub-combination counts, drop counts
    below k (every released count is ≥ k), and raise the record count to at least every 1-way
    count.
@@ -77,6 +82,7 @@ from ptsynth.aggregates.plan import (
 from ptsynth.counting import CountingBackend, as_backend
 from ptsynth.privacy import Accountant
 from ptsynth.privacy.zcdp import exponential_epsilon
+from ptsynth.structure import StructuralZero, combinations_in_zeros
 from ptsynth.table import EncodedTable
 
 
@@ -127,6 +133,7 @@ def measure_aggregates(
     threshold_factor: float | Sequence[float] = DEFAULT_THRESHOLD_FACTOR,
     attribute_quantile: float = DEFAULT_ATTRIBUTE_QUANTILE,
     quantile_share: float = DEFAULT_QUANTILE_SHARE,
+    structural_zeros: Sequence[StructuralZero] = (),
 ) -> AggregateRelease:
     """Measure the DP aggregate release of ``data`` (see the module docstring).
 
@@ -195,6 +202,9 @@ def measure_aggregates(
     for spec in specs:
         ell = spec.length
         cand = candidates(ell, released_rows, index, g_col, n_attr)
+        if structural_zeros and cand.shape[0]:
+            names = [dom.name for dom in domains]
+            cand = cand[~combinations_in_zeros(structural_zeros, g_col[cand], g_code[cand], names)]
         if cand.shape[0] == 0 or not math.isfinite(spec.sigma):
             out_specs.append(spec)
             released_rows[ell] = np.zeros((0, ell), dtype=np.int64)

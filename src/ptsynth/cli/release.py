@@ -32,6 +32,17 @@ def print_plan(plan: dict[str, Any]) -> None:
         f"-> rho={plan['rho']:.6g} (zCDP; Canonne-Kamath-Steinke conversion)"
     )
     out.print(f"synthesizer: {plan['synthesizer']}; {plan['columns']} encoded columns; k={plan['k']}")
+    if plan.get("dp_bins"):
+        bins = Table(title="DP bin edges (measured before encoding; no data read now)")
+        for title in ("step", "rho", "edges", "eps per edge", "grid points"):
+            bins.add_column(title)
+        for row in plan["dp_bins"]:
+            bins.add_row(row["step"], f"{row['rho']:.4g}", str(row["measurements"]),
+                         f"{row['epsilon_per_edge']:.4g}", str(row["candidates"]))
+        out.print(bins)
+        for row in plan["dp_bins"]:
+            out.print(f"- {row['step']}: {row['note']}", highlight=False)
+        out.print(f"synthesizer budget: rho={plan['rho_synthesizer']:.6g} (the rest)")
     if plan.get("lengths"):
         rows = plan["lengths"]
         first = rows[0]

@@ -22,20 +22,28 @@ stripped, empty members and missing tokens dropped, repeated members counted onc
 Checks per column, in order: categorical / ordinal: unknown value, missing in a ``forbid``
 column; numeric: not a number, outside the bins, missing; date: not an ISO date, outside the
 range, missing; set: unknown member, empty in a ``forbid`` column, more than ``max_values``;
-subject id: missing in a ``forbid`` column.
+subject id: missing in a ``forbid`` column. Then, per record, the schema's structural zeros
+(impossible combinations, :mod:`ptsynth.structure`), again after merging by subject id.
+
+Values outside the declared domain follow the column's policy (``unknown`` for code lists,
+``out_of_range`` for bins and dates): an error, or recoded to the declared catch-all value /
+missing / the nearest bin. Recoded cells are counted per column into the table's
+:class:`~ptsynth.table.IngestSummary` (``outside_domain``), which is **private** (a count read
+without noise): it goes to the steward's report and terminal, never into a public file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ptsynth.errors import InputError
+from ptsynth.errors import InputError, SchemaError
 from ptsynth.ingest.merge import merge_subjects, subject_groups
 from ptsynth.ingest.problems import ErrorReporter, Problems
 from ptsynth.ingest.sources import RecordStream
@@ -143,14 +151,25 @@ def _parse_dates(arr: pa.Array, missing: np.ndarray) -> pd.Series:
         return pd.Series(pd.to_datetime(pd.Series(out, dtype=object), utc=True))
 
 
+def _policy(spec: ColumnSpec) -> str:
+    if spec.kind in ("numeric", "date"):
+        return {"clip": "clipped to the nearest bin", "missing": "recorded as missing"}.get(
+            spec.out_of_range, spec.out_of_range)
+    if spec.unknown == "other":
+        return f"recorded as {spec.other!r}" + (" (member)" if spec.kind == "set" else "")
+    return "member dropped" if spec.kind == "set" else "recorded as missing"
+
+
 @dataclass
 class _Encoded:
     """One column of one block: codes per row, and one mask per check (in check order) over the
-    distinct cells ``rows`` points into (over the rows themselves when ``rows`` is None)."""
+    distinct cells ``rows`` points into (over the rows themselves when ``rows`` is None);
+    ``recoded`` masks the cells recoded under the column's outside-domain policy."""
 
     codes: np.ndarray
     checks: list[tuple[np.ndarray, str]]
     rows: np.ndarray | None = None
+    recoded: np.ndarray | None = None
 
     def row_masks(self) -> Iterator[tuple[np.ndarray, str]]:
         """Row masks of the checks that find something (the rest cost nothing)."""
@@ -158,21 +177,35 @@ class _Encoded:
             if mask.any():
                 yield (mask if self.rows is None else mask[self.rows]), rule
 
+    def recoded_rows(self) -> int:
+        """Rows whose cell was recoded under the outside-domain policy."""
+        if self.recoded is None or not self.recoded.any():
+            return 0
+        if self.rows is None:
+            return int(self.recoded.sum())
+        per_cell = np.bincount(self.rows, minlength=self.recoded.size)
+        return int(per_cell[self.recoded].sum())
+
 
 _FORBID = "value is missing but the column has missing = \"forbid\""
 
 
-def _bin(x: np.ndarray, missing: np.ndarray, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
+def _bin(x: np.ndarray, missing: np.ndarray, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bin codes, the mask of values outside the bins left as errors, and the mask recoded."""
     edges = np.asarray(spec.bins)
     nbins = len(edges) - 1
     with np.errstate(invalid="ignore"):
         idx = np.searchsorted(edges, x, side="right") - 1
-        outside = ~missing & ~((x >= edges[0]) & (x < edges[-1]))
+        outside = ~missing & ~np.isnan(x) & ~((x >= edges[0]) & (x < edges[-1]))
+    recoded = np.zeros_like(outside)
     if spec.out_of_range == "clip":
         idx = np.clip(idx, 0, nbins - 1)
-        outside = np.zeros_like(outside)
+        outside, recoded = recoded, outside
+    elif spec.out_of_range == "missing":
+        idx[outside] = nbins
+        outside, recoded = recoded, outside
     idx[missing] = nbins
-    return idx, outside
+    return idx, outside, recoded
 
 
 def _encode_numeric(col: pa.Array, spec: ColumnSpec, rep: ErrorReporter) -> _Encoded:
@@ -181,18 +214,18 @@ def _encode_numeric(col: pa.Array, spec: ColumnSpec, rep: ErrorReporter) -> _Enc
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         x = np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
         missing = np.isnan(x)
-        idx, outside = _bin(x, missing, spec)
+        idx, outside, recoded = _bin(x, missing, spec)
         checks = [(np.zeros(len(x), bool), "value is not a number"), (outside, outside_rule)]
-        return _Encoded(idx, checks + [(missing, _FORBID)])
+        return _Encoded(idx, checks + [(missing, _FORBID)], recoded=recoded)
     uniq, rows = _distinct(_as_strings(col, rep, spec.name))
     arr, missing = _clean(uniq, spec)
     x = _parse_numbers(arr, missing)
-    idx, outside = _bin(x, missing, spec)
+    idx, outside, recoded = _bin(x, missing, spec)
     checks = [(np.isnan(x) & ~missing, "value is not a number"), (outside, outside_rule), (missing, _FORBID)]
-    return _Encoded(idx[rows], checks, rows)
+    return _Encoded(idx[rows], checks, rows, recoded)
 
 
-def _periods(ts: pd.Series, missing: np.ndarray, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
+def _periods(ts: pd.Series, missing: np.ndarray, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     years = ts.dt.year.to_numpy(dtype=np.float64, na_value=np.nan)
     months = ts.dt.month.to_numpy(dtype=np.float64, na_value=np.nan)
     lo, hi = spec.period_range
@@ -201,11 +234,15 @@ def _periods(ts: pd.Series, missing: np.ndarray, spec: ColumnSpec) -> tuple[np.n
     p[ok] = period_ordinal(years[ok].astype(np.int64), months[ok].astype(np.int64), spec.period)
     idx = p - lo
     outside = ok & ((idx < 0) | (idx > hi - lo))
+    recoded = np.zeros_like(outside)
     if spec.out_of_range == "clip":
         idx = np.clip(idx, 0, hi - lo)
-        outside = np.zeros_like(outside)
+        outside, recoded = recoded, outside
+    elif spec.out_of_range == "missing":
+        idx[outside] = hi - lo + 1
+        outside, recoded = recoded, outside
     idx[missing] = hi - lo + 1
-    return idx, outside
+    return idx, outside, recoded
 
 
 def _encode_date(col: pa.Array, spec: ColumnSpec, rep: ErrorReporter) -> _Encoded:
@@ -213,26 +250,31 @@ def _encode_date(col: pa.Array, spec: ColumnSpec, rep: ErrorReporter) -> _Encode
     if pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
         ts = pd.Series(pd.to_datetime(col.to_pandas(), utc=True))
         missing = ts.isna().to_numpy()
-        idx, outside = _periods(ts, missing, spec)
+        idx, outside, recoded = _periods(ts, missing, spec)
         checks = [(np.zeros(len(idx), bool), "value is not an ISO 8601 date (YYYY-MM-DD)"),
                   (outside, outside_rule), (missing, _FORBID)]
-        return _Encoded(idx, checks)
+        return _Encoded(idx, checks, recoded=recoded)
     uniq, rows = _distinct(_as_strings(col, rep, spec.name))
     arr, missing = _clean(uniq, spec)
     ts = _parse_dates(arr, missing)
     unparsed = ts.isna().to_numpy() & ~missing
-    idx, outside = _periods(ts, missing | unparsed, spec)
+    idx, outside, recoded = _periods(ts, missing | unparsed, spec)
     checks = [(unparsed, "value is not an ISO 8601 date (YYYY-MM-DD)"), (outside, outside_rule),
               (missing, _FORBID)]
-    return _Encoded(idx[rows], checks, rows)
+    return _Encoded(idx[rows], checks, rows, recoded)
 
 
 def _encode_categorical(col: pa.Array, spec: ColumnSpec, rep: ErrorReporter) -> _Encoded:
     uniq, rows = _distinct(_as_strings(col, rep, spec.name))
     arr, missing = _clean(uniq, spec)
     codes, unknown = _encode_labels(arr, missing, spec.values)
-    checks = [(unknown, "value is not one of the declared values"), (missing, _FORBID)]
-    return _Encoded(codes[rows], checks, rows)
+    recoded = None
+    if spec.unknown != "error" and unknown.any():
+        codes[unknown] = spec.values.index(spec.other) if spec.unknown == "other" else len(spec.values)
+        unknown, recoded = np.zeros_like(unknown), unknown
+    checks = [(unknown, "value is not one of the declared values (set unknown = \"other\" or "
+                        "\"missing\" to recode such values)"), (missing, _FORBID)]
+    return _Encoded(codes[rows], checks, rows, recoded)
 
 
 def _encode_set(col: pa.Array, spec: ColumnSpec, rep: ErrorReporter) -> _Encoded:
@@ -248,6 +290,14 @@ def _encode_set(col: pa.Array, spec: ColumnSpec, rep: ErrorReporter) -> _Encoded
     codes, unknown = _encode_labels(members, absent, spec.values)
     bad_member = np.zeros(n, dtype=bool)
     bad_member[parents[unknown]] = True
+    recoded = None
+    if spec.unknown != "error":
+        if spec.unknown == "other":
+            codes[unknown] = spec.values.index(spec.other)
+        else:
+            absent = absent | unknown
+        unknown = np.zeros_like(unknown)
+        bad_member, recoded = np.zeros(n, dtype=bool), bad_member
     keep = ~absent & ~unknown
     present = np.zeros((n, m), dtype=bool)
     present[parents[keep], codes[keep]] = True
@@ -257,7 +307,7 @@ def _encode_set(col: pa.Array, spec: ColumnSpec, rep: ErrorReporter) -> _Encoded
     checks = [(bad_member, "set member is not one of the declared values"),
               (empty, "cell is empty but the column has missing = \"forbid\""),
               (too_many, "cell has more members than max_values")]
-    return _Encoded(np.where(present, 0, 1)[rows], checks, rows)
+    return _Encoded(np.where(present, 0, 1)[rows], checks, rows, recoded)
 
 
 def _subject_ids(col: pa.Array, spec: ColumnSpec, rep: ErrorReporter) -> tuple[pa.Array, np.ndarray, np.ndarray]:
@@ -279,9 +329,18 @@ class BlockEncoder:
     """Validates and encodes blocks one after another, keeping only codes and subject ids."""
 
     def __init__(self, schema: Schema, names: list[str], rep: ErrorReporter) -> None:
+        unresolved = schema.dp_bin_columns
+        if unresolved:
+            raise SchemaError("has bins = \"dp-quantiles\": its edges must be measured before "
+                              "records are encoded (ptsynth release does this first)",
+                              file=schema.source, column=unresolved[0].name)
         self.schema, self.rep = schema, rep
+        #: column → {"rows", "policy"}: values outside the declared domain (private counts)
+        self.outside_domain: dict[str, dict[str, Any]] = {}
         self.issues = Problems(rep)
         self.domains = schema.encoded_domains()
+        self.names = [d.name for d in self.domains]
+        self.zeros = schema.structural_zeros
         self.dtype = _code_dtype(self.domains)
         stripped = [str(c).strip() for c in names]
         self.position = {n: i for i, n in enumerate(stripped)}
@@ -332,13 +391,26 @@ class BlockEncoder:
                 if rule == _FORBID and spec.missing != "forbid":
                     continue
                 self.issues.add((pos, numbers[rule]), bad, rule, spec.name, base)
+            recoded = enc.recoded_rows()
+            if recoded:
+                entry = self.outside_domain.setdefault(spec.name, {"rows": 0, "policy": _policy(spec)})
+                entry["rows"] += recoded
             if self.issues.found:  # the input is refused anyway: only tally further problems
                 continue
             assert sl is not None
             codes[:, sl] = enc.codes.reshape(n, -1)
         if not self.issues.found:
+            self._check_zeros(codes, base)
+        if not self.issues.found:
             self.blocks.append(codes)
         self.n_rows += n
+
+    def _check_zeros(self, codes: np.ndarray, base: int) -> None:
+        """Records holding a combination the schema declares impossible (after all columns)."""
+        for i, z in enumerate(self.zeros):
+            bad = z.contains(codes, self.names)
+            if bad.any():
+                self.issues.add((len(self.plan) + i, 0), bad, _zero_rule(z), _zero_columns(z), base)
 
     def result(self) -> EncodedTable:
         """Raise the first problem, or merge subjects and return the encoded table."""
@@ -346,6 +418,11 @@ class BlockEncoder:
         if self.schema.subject_id is not None and self.id_values:
             groups = subject_groups(self.id_values, self.id_rows)
             codes = merge_subjects(self._stacked(), groups, self.domains, self.schema, self.rep)
+            if self.zeros:  # a union of set members across rows can form a new combination
+                for z in self.zeros:
+                    if z.contains(codes, self.names).any():
+                        raise self.rep.fail(_zero_rule(z) + " once the rows of one subject id "
+                                            "are merged", column=_zero_columns(z))
         else:
             codes = self._stacked()
         if codes.shape[0] < MIN_RECORDS:
@@ -354,6 +431,7 @@ class BlockEncoder:
         out = EncodedTable(codes, self.domains, summary=IngestSummary(
             input_rows=self.n_rows, records=int(codes.shape[0]),
             rows_without_id=self.rows_without_id if self.schema.subject_id else self.n_rows,
+            outside_domain=self.outside_domain,
         ))
         out.validate()
         return out
@@ -367,6 +445,15 @@ class BlockEncoder:
             out[start:start + len(block)] = block
             start += len(block)
         return out
+
+
+def _zero_rule(z: Any) -> str:
+    return (f"record holds a combination the schema declares impossible ({z.origin}); correct "
+            "the record or the declared structure")
+
+
+def _zero_columns(z: Any) -> str:
+    return ", ".join(z.columns)
 
 
 def check_columns(names: list[str], schema: Schema, rep: ErrorReporter) -> None:

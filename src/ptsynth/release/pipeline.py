@@ -6,6 +6,10 @@ function below and :func:`release` only calls them in order:
 1. :func:`prepare` — the config with overrides, checked; warnings; nothing read.
 2. the dataset's lifetime budget is **reserved** before a single record is read;
 3. :func:`read` — records validated and encoded (:mod:`ptsynth.ingest`);
+3b. :func:`~ptsynth.release.dp_bins.resolve_dp_bins` — only for ``bins = "dp-quantiles"``
+   columns (read on their public candidate grid): their edges are measured with DP (a declared
+   share of the budget), the schema resolved and the table recoded onto the edges, so every
+   later step sees public edges;
 4. :func:`split_holdout` — persons kept out for the private evaluation, never measured;
 5. :func:`measure` — the only step that spends budget: the synthesizer fits on counts from a
    :class:`~ptsynth.counting.CountingBackend`, through the :class:`~ptsynth.privacy.Accountant`;
@@ -59,6 +63,7 @@ from ptsynth.release.bundle import (
     BundleWriter,
     check_output_folder,
 )
+from ptsynth.release.dp_bins import plan_dp_bins, read_schema, resolve_dp_bins
 from ptsynth.release.manifest import build_manifest, json_default
 from ptsynth.release.protect import check_k_anonymity, enforce_k_anonymity
 from ptsynth.synth import persist, registry
@@ -157,6 +162,8 @@ def plan(
     """The budget split and the expected noise per step, from the config alone (no data read)."""
     cfg = prepare(config, epsilon=epsilon, delta=delta, synthesizer=synthesizer)
     rho = rho_from_epsilon_delta(cfg.privacy.epsilon, cfg.privacy.delta)
+    bins = plan_dp_bins(cfg.schema, rho=rho, share=cfg.release.dp_bins_share)
+    rho_synth = rho - sum(b.rho for b in bins)
     domains = cfg.schema.encoded_domains()
     result: dict[str, Any] = {
         "epsilon": cfg.privacy.epsilon,
@@ -168,9 +175,12 @@ def plan(
         "columns": len(domains),
         "warnings": list(cfg.warnings),
     }
+    if bins:
+        result["dp_bins"] = [b.row() for b in bins]
+        result["rho_synthesizer"] = rho_synth
     result.update(
         registry.get(cfg.release.synthesizer).plan_release(
-            domains, rho=rho, options=cfg.release.options,
+            domains, rho=rho_synth, options=cfg.release.options,
             reporting_length=cfg.release.reporting_length, k=cfg.release.k,
         )
     )
@@ -212,6 +222,7 @@ def _warnings(cfg: ReleaseConfig, rng: RandomSource, seed: int | None,
 def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
          progress: ProgressReporter = SILENT) -> EncodedTable | RecordBackend:
     """Validated, encoded records (InputError names file / row / column / rule, never a value).
+    DP-bins columns come on their public candidate grid (see :func:`resolve_dp_bins`).
 
     With ``[dataset.backend] name = "spark"`` the records are read, encoded and merged by Spark
     where they lie and stay there (:mod:`ptsynth.ingest.spark`): the result is a
@@ -220,7 +231,7 @@ def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
     label = str(data) if isinstance(data, (str, Path)) else None
     if cfg.dataset.backend.name == "spark":
         return _read_spark(data, cfg, label, progress)
-    table = read_records(data, cfg.schema, file_label=label, progress=progress)
+    table = read_records(data, read_schema(cfg.schema), file_label=label, progress=progress)
     if table.n_records < 2:
         raise InputError("too few records for a release (need at least 2 persons)", file=label)
     return table
@@ -232,6 +243,10 @@ def _read_spark(data: Any, cfg: ReleaseConfig, label: str | None,
 
     if not isinstance(data, (str, Path)):
         raise InputError("the Spark backend reads a path or table:<name>, not an in-memory table")
+    if cfg.schema.dp_bin_columns:
+        raise ConfigError("bins = \"dp-quantiles\" is not supported on the Spark backend yet "
+                          "(declare public bin edges, or use the local backend)",
+                          key="[dataset.backend]")
     b = cfg.dataset.backend
     spark = spark_session(SparkSettings(master=b.master, conf=dict(b.conf),
                                         partitions=b.partitions))
@@ -280,7 +295,7 @@ def holdout_statement(fraction: float) -> str | None:
 def measure(cfg: ReleaseConfig, train: CountingBackend | EncodedTable, accountant: Accountant,
             progress: ProgressReporter = SILENT) -> Synthesizer:
     """Fit the configured synthesizer: the only step that spends budget."""
-    synth = cfg.release.create_synthesizer()
+    synth = cfg.release.create_synthesizer(structural_zeros=cfg.schema.structural_zeros)
     train = NumpyBackend(train) if isinstance(train, EncodedTable) else train
     synth.fit(train, accountant, progress=progress)
     refuse_if_noise_dominates(int(max(round(synth.dp_record_count), 1)), accountant)
@@ -544,6 +559,8 @@ def private_notes(cfg: ReleaseConfig, table: EncodedTable | CountingBackend) -> 
     """Facts for the steward only (terminal and private report, never a public file)."""
     notes = []
     summary = getattr(table, "summary", None)  # a Spark source keeps no ingest summary
+    if summary is not None:
+        notes += summary.outside_domain_lines()
     if summary is not None and summary.rows_without_id:
         if cfg.schema.subject_id is None:
             notes.append(f"the privacy unit is a row: no subject id is declared ({summary.input_rows} "
@@ -560,7 +577,8 @@ def _release_steps(
     accountant: Accountant, rng: RandomSource, seed: int | None, warnings: list[str],
     notes: list[str], evaluate_release: bool, progress: ProgressReporter, release_id: str,
 ) -> Release:
-    """Steps 4–8 into the staging folder (see the module docstring); returns the release."""
+    """Steps 3b–8 into the staging folder (see the module docstring); returns the release."""
+    cfg, table, dp_bins = resolve_dp_bins(cfg, table, accountant, progress)
     fraction = cfg.evaluation.holdout_fraction if evaluate_release else 0.0
     train, holdout = split_holdout(table, fraction, rng)
     if (statement := holdout_statement(fraction)) is not None:
@@ -593,6 +611,8 @@ def _release_steps(
     provenance_key = secrets.token_bytes(32)
     report = _release_section(cfg, release_id, provenance_key, train, holdout, synthetic,
                               table, aggregates, protection, synth, warnings, notes, seed)
+    if dp_bins is not None:
+        report["release"]["dp_bins"] = dp_bins  # DP outputs (the edges are in the manifest too)
     if evaluate_release:
         from ptsynth.report import write_html_report, write_json_report
 
@@ -668,5 +688,10 @@ def _release_section(
             "privacy_unit": cfg.schema.privacy_unit,
             "rows_without_subject_id": None if table.summary is None else table.summary.rows_without_id,
             "seed": seed,
+            "ingest": {
+                "visibility": "private: counts read from the records without noise; never publish",
+                "outside_domain": {} if table.summary is None
+                else {k: dict(v) for k, v in table.summary.outside_domain.items()},
+            },
         },
     }

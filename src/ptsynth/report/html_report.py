@@ -175,6 +175,12 @@ def _release(report: dict) -> str:
              and isinstance(val, (int, float, str))]
     if rows:
         parts.append("<h3>Sizes</h3>" + _table(["", "count"], rows))
+    outside = (rel.get("ingest") or {}).get("outside_domain") or {}
+    if isinstance(outside, dict) and outside:
+        parts.append("<h3>Values outside the declared domain" + _badge("private") + "</h3>"
+                     + _table(["column", "rows", "became"],
+                              [[col, v.get("rows"), v.get("policy")] for col, v in outside.items()
+                               if isinstance(v, dict)]))
     prot = rel.get("protection")
     if isinstance(prot, dict):
         parts.append(f"<h3>k-anonymity enforcement on the synthetic records"

@@ -29,6 +29,12 @@ How a batch of records is built (vectorised across records, one column at a time
 * a record reaching a column that forbids missing with no allowed value is discarded (it cannot
   be completed without breaking the guarantee); more records are drawn to reach the target.
 
+Known zeros: combinations the schema declares impossible (``structural_zeros``, public, see
+:mod:`ptsynth.structure`) are never candidates of the measurement (so never released), get zero
+weight in the dense tables the sampler conditions on (instead of an imputed count), and are
+masked out of every record's allowed values once the other columns of the combination are
+drawn, also for relaxed columns: no synthetic record holds one.
+
 Dead ends (decision). A column that forbids missing must hold a value, so when *none* of its
 values is released the guarantee cannot hold for any record. The measurement already makes this
 rare (its length-1 values are kept down to τ = k, since a public domain needs no δ-threshold);
@@ -72,6 +78,7 @@ from ptsynth.aggregates import (
 from ptsynth.counting import cell_key
 from ptsynth.errors import NotFittedError, SynthesisError
 from ptsynth.progress import ProgressCallback, ProgressReporter, reporter
+from ptsynth.structure import StructuralZero
 from ptsynth.synth.options import build_options, is_int, is_number, require
 from ptsynth.table import ColumnDomain, EncodedTable
 
@@ -174,6 +181,7 @@ class AggregateSeededSynthesizer:
         *,
         reporting_length: int = 3,
         k: int = 10,
+        structural_zeros: Sequence[StructuralZero] = (),
         **knobs: Any,
     ) -> None:
         if options is not None and knobs:
@@ -186,6 +194,8 @@ class AggregateSeededSynthesizer:
         require(is_int(k) and k >= 1, "k", "must be an integer ≥ 1")
         self.reporting_length = int(reporting_length)
         self.k = int(k)
+        #: Impossible combinations (public): never released, never drawn.
+        self.structural_zeros: tuple[StructuralZero, ...] = tuple(structural_zeros)
         self.aggregates_: AggregateRelease | None = None
         self.discarded_: int = 0
         #: Names of never-missing columns sampled outside the guarantee (see ``sample``).
@@ -199,10 +209,12 @@ class AggregateSeededSynthesizer:
 
     @classmethod
     def create(
-        cls, options: AggregateOptions, *, reporting_length: int, k: int
+        cls, options: AggregateOptions, *, reporting_length: int, k: int,
+        structural_zeros: Sequence[StructuralZero] = (),
     ) -> AggregateSeededSynthesizer:
         """The synthesizer a release with these options uses (registry factory)."""
-        return cls(options, reporting_length=reporting_length, k=k)
+        return cls(options, reporting_length=reporting_length, k=k,
+                   structural_zeros=structural_zeros)
 
     @classmethod
     def plan_release(
@@ -253,6 +265,7 @@ class AggregateSeededSynthesizer:
             "metadata": agg.metadata(),
             "combinations": {str(ell): encode_array(c) for ell, c in agg.combinations.items()},
             "counts": {str(ell): encode_array(c) for ell, c in agg.counts.items()},
+            "structural_zeros": [z.to_dict() for z in self.structural_zeros],
         }
 
     @classmethod
@@ -281,7 +294,8 @@ class AggregateSeededSynthesizer:
         for ell, c in agg.combinations.items():
             if c.size and (c[:, :, 0].max() >= len(domains) or c.min() < 0):
                 raise ValueError(f"length-{ell} combinations name unknown columns")
-        self = cls(options, reporting_length=reporting_length, k=k)
+        self = cls(options, reporting_length=reporting_length, k=k, structural_zeros=[
+            StructuralZero.from_dict(z) for z in state.get("structural_zeros", [])])
         self._set(agg)
         return self
 
@@ -312,6 +326,7 @@ class AggregateSeededSynthesizer:
             threshold_factor=o.threshold_factor,
             attribute_quantile=o.attribute_quantile,
             quantile_share=o.quantile_share,
+            structural_zeros=self.structural_zeros,
         )
         task.update(completed=self.reporting_length)
         task.finish()
@@ -383,6 +398,17 @@ class AggregateSeededSynthesizer:
         self._domains = domains
         self._dense_cache: dict[tuple[int, ...], np.ndarray] = {}
         self._exempt = np.zeros(d, dtype=bool)
+        names = [dom.name for dom in domains]
+        # per column: the zeros it takes part in, as (other columns, their code sets, own codes)
+        self._zeros_by_col: list[list[tuple[list[int], list[np.ndarray], np.ndarray]]] = [
+            [] for _ in range(d)]
+        for z in self.structural_zeros:
+            idx = z.indices(names)
+            sets = [np.asarray(c, dtype=np.int64) for c in z.codes]
+            for a, j in enumerate(idx):
+                others = [i for b, i in enumerate(idx) if b != a]
+                other_sets = [sets[b] for b in range(len(idx)) if b != a]
+                self._zeros_by_col[j].append((others, other_sets, sets[a]))
         # never-missing columns with no released value: no record can hold them in the guarantee
         has_value = np.zeros(d, dtype=bool)
         has_value[agg.combinations[1][:, 0, 0]] = True
@@ -447,6 +473,7 @@ class AggregateSeededSynthesizer:
                     ids.reshape(block) >= 0, vals, self._imputed(u, nl, pres, ell, n_all)
                 )
             u[sl] = vals
+        self._zero_known(u, cols)
         for ax in range(len(cols)):
             n = int(nl[ax])
             present = np.take(u, np.arange(n), axis=ax).sum(axis=ax)
@@ -461,6 +488,20 @@ class AggregateSeededSynthesizer:
                 u[tuple(idx)] = 0.0
         self._dense_cache[cols] = u
         return u
+
+    def _zero_known(self, u: np.ndarray, cols: tuple[int, ...]) -> None:
+        """Set the cells of declared impossible combinations to 0 (in place): they are known
+        zeros, not counts to impute from their sub-combinations."""
+        pos = {c: a for a, c in enumerate(cols)}
+        for j in cols:
+            for others, other_sets, own in self._zeros_by_col[j]:
+                if j != min([j, *others]) or not all(i in pos for i in others):
+                    continue  # each zero once, from its first column; all its columns present
+                idx: list[Any] = [slice(None)] * len(cols)
+                for i, s in ((j, own), *zip(others, other_sets, strict=True)):
+                    idx[pos[i]] = s
+                u[np.ix_(*[np.arange(u.shape[a]) if isinstance(x, slice) else x
+                           for a, x in enumerate(idx)])] = 0.0
 
     def _imputed(
         self, u: np.ndarray, nl: np.ndarray, pres: list[int], ell: int, n_all: float
@@ -662,6 +703,15 @@ class AggregateSeededSynthesizer:
             exempt = bool(self._exempt[j])
             if exempt:
                 allowed[:] = True
+            for others, other_sets, own in self._zeros_by_col[j]:
+                # a declared impossible combination whose other columns are all drawn
+                if all(i in order[:t] for i in others):
+                    hit = np.ones(B, dtype=bool)
+                    for i, s in zip(others, other_sets, strict=True):
+                        hit &= np.isin(codes[:, i], s)
+                    if hit.any():
+                        rows = np.flatnonzero(hit)
+                        allowed[np.ix_(rows, own)] = False
             # conditional of column j given the context columns' codes, from the aggregates
             ctx = self._context(j, [int(i) for i in order[:t]])
             cols = tuple(sorted([*ctx, j]))
@@ -674,8 +724,9 @@ class AggregateSeededSynthesizer:
                 weights[:, c] = 0.0
             target = _row_normalise(weights)
             weights[:, :c] *= allowed
-            if exempt:  # no information at all: uniform over the public labels
-                weights[weights.sum(axis=1) <= 0, :c] = 1.0
+            if exempt:  # no information at all: uniform over the public labels still allowed
+                empty = weights.sum(axis=1) <= 0
+                weights[empty, :c] = allowed[empty]
             total = weights.sum(axis=1)
             if self._allows[j]:
                 weights[total <= 0, c] = 1.0

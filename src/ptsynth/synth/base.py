@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ptsynth.counting import CountingBackend
     from ptsynth.privacy import Accountant, RandomSource
     from ptsynth.progress import ProgressCallback, ProgressReporter
+    from ptsynth.structure import StructuralZero
     from ptsynth.table import ColumnDomain, EncodedTable
 
 __all__ = ["NotFittedError", "Synthesizer"]
@@ -39,8 +40,12 @@ class Synthesizer(Protocol):
     options: Any
 
     @classmethod
-    def create(cls, options: Any, *, reporting_length: int, k: int) -> Synthesizer:
-        """The synthesizer a release with these options, reporting length and k uses."""
+    def create(cls, options: Any, *, reporting_length: int, k: int,
+               structural_zeros: Sequence[StructuralZero] = ()) -> Synthesizer:
+        """The synthesizer a release with these options, reporting length and k uses.
+
+        ``structural_zeros``: the schema's impossible combinations (public): never drawn,
+        never released, and treated as known zeros when fitting."""
         ...
 
     @classmethod

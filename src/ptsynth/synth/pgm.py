@@ -24,6 +24,14 @@ after each). This synthesizer follows AIM's recipe with fewer, larger measuremen
    counts projected onto the simplex scaled to the model's bucket estimate
    (:meth:`ColumnCompression.refined`).
 
+Known zeros: combinations the schema declares impossible (``structural_zeros``, public, see
+:mod:`ptsynth.structure`) are fixed at probability 0 in a clique covering their columns (see
+:mod:`ptsynth.synth.graphical.estimation`); the measurements are unchanged. Columns in such a
+combination are not compressed (a merged bucket could mix allowed and impossible values), so the
+zeros hold exactly in the model's own codes, and no sampled record holds one. AIM's
+expected-noise term counts only a marginal's free cells (the model discards the noise on known
+zeros), so marginals spanning a hierarchy are not judged too noisy to measure.
+
 Release integration: ``dp_record_count`` (the record count the model uses: inverse-variance
 weighted mean of every measurement's noisy total, post-processing), ``diagnostics`` (JSON-ready public
 trace: budget split, compression, rounds with chosen columns, sigma, annealing, model size,
@@ -73,10 +81,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ptsynth.counting import CountingBackend, as_backend
-from ptsynth.errors import BudgetExceededError, ConfigError, NotFittedError
+from ptsynth.errors import BudgetExceededError, ConfigError, NotFittedError, SynthesisError
 from ptsynth.privacy import Accountant, RandomSource
 from ptsynth.privacy.zcdp import exponential_epsilon, exponential_rho, gaussian_rho, gaussian_sigma
 from ptsynth.progress import ProgressCallback, ProgressReporter, reporter
+from ptsynth.structure import StructuralZero, violations, zero_cliques, zero_table
 from ptsynth.synth.graphical.compression import ColumnCompression
 from ptsynth.synth.graphical.estimation import (
     GraphicalModel,
@@ -272,12 +281,17 @@ class PGMSynthesizer:
     )
     Options: ClassVar[type[PGMOptions]] = PGMOptions
 
-    def __init__(self, options: PGMOptions | None = None, /, **knobs: Any) -> None:
+    def __init__(self, options: PGMOptions | None = None, /, *,
+                 structural_zeros: Sequence[StructuralZero] = (), **knobs: Any) -> None:
         if options is not None and knobs:
             raise TypeError("pass an options object or keyword knobs, not both")
         self.options = options if options is not None else build_options(
             PGMOptions, knobs, where="PGMSynthesizer"
         )
+        #: Impossible combinations (public): known zeros of the model.
+        self.structural_zeros: tuple[StructuralZero, ...] = tuple(structural_zeros)
+        self.zero_tables_: dict[tuple[int, ...], np.ndarray] = {}
+        self._free_cache: dict = {}
         self.refine_buckets = True  # see ColumnCompression.refined
         self.model_: GraphicalModel | None = None
         self.domains_: tuple = ()
@@ -293,10 +307,11 @@ class PGMSynthesizer:
         return f"PGMSynthesizer({self.options!r})"
 
     @classmethod
-    def create(cls, options: PGMOptions, *, reporting_length: int, k: int) -> PGMSynthesizer:
+    def create(cls, options: PGMOptions, *, reporting_length: int, k: int,
+               structural_zeros: Sequence[StructuralZero] = ()) -> PGMSynthesizer:
         """The synthesizer a release with these options uses (registry factory)."""
         del reporting_length, k  # the workload (default: all 3-way sets) says what to serve
-        return cls(options)
+        return cls(options, structural_zeros=structural_zeros)
 
     @classmethod
     def plan_release(
@@ -359,6 +374,7 @@ class PGMSynthesizer:
                  "sigma": encode_array(np.asarray(m.sigma, dtype=np.float64)), "query": m.query}
                 for m in self.measurements_
             ],
+            "structural_zeros": [z.to_dict() for z in self.structural_zeros],
         }
 
     @classmethod
@@ -371,7 +387,8 @@ class PGMSynthesizer:
         from ptsynth.synth.graphical.junction_tree import JunctionTree
         from ptsynth.synth.persist import decode_array
 
-        self = cls(options)
+        self = cls(options, structural_zeros=[
+            StructuralZero.from_dict(z) for z in state.get("structural_zeros", [])])
         comps = []
         for j, c in enumerate(state["compression"]):
             noisy = c["merged_noisy"]
@@ -466,6 +483,7 @@ class PGMSynthesizer:
         split = self.plan(domains, budget)
         self.split_ = split
         timings: dict[str, float] = {}
+        zero_sets = self._known_zeros(domains)
 
         # -- 1. one-way marginals ----------------------------------------------------------
         compressions: list[ColumnCompression] = []
@@ -482,7 +500,7 @@ class PGMSynthesizer:
             )
             comp = (
                 ColumnCompression.from_noisy(noisy, sigma1)
-                if self.options.compress
+                if self.options.compress and not any(j in c for c in zero_sets)
                 else ColumnCompression.identity(counts.size)
             )
             values, sig = comp.compress_measurement(noisy, sigma1)
@@ -496,7 +514,7 @@ class PGMSynthesizer:
             [c.forward for c in compressions], [_sized(domains[j], sizes[j]) for j in range(d)]
         )
 
-        estimator = MirrorDescentEstimator(sizes)
+        estimator = MirrorDescentEstimator(sizes, zeros=zero_sets)
         model = estimator.fit(measurements, iters=self.options.iters)
         timings["oneway_s"] = time.perf_counter() - t0
 
@@ -544,7 +562,7 @@ class PGMSynthesizer:
                         cand_w[i]
                         * (
                             float(np.abs(answers[k] - data_answers[cands[i]]).sum())
-                            - expected_noise_l1(sigma, answers[k].size)
+                            - expected_noise_l1(sigma, self._free_cells(cands[i], sizes))
                         )
                         for k, i in enumerate(eligible)
                     ]
@@ -581,7 +599,7 @@ class PGMSynthesizer:
                 model = estimator.fit(measurements, iters=self.options.iters)
                 after = self._model_answer(model, r, compressions, merged_obs)
                 moved = float(np.abs(after - before).sum())
-                anneal = moved <= expected_noise_l1(sigma, before.size)
+                anneal = moved <= expected_noise_l1(sigma, self._free_cells(r, sizes))
                 records.append(
                     RoundRecord(
                         label, sigma, eps, cost, anneal, int(eligible.size),
@@ -624,13 +642,68 @@ class PGMSynthesizer:
         return self
 
     # ------------------------------------------------------------------------------------
+    def _known_zeros(self, domains: Sequence[ColumnDomain]) -> dict[tuple[int, ...], np.ndarray]:
+        """Known-zero table per column set spanned by the structural zeros (public)."""
+        names = [d.name for d in domains]
+        sizes = [d.size for d in domains]
+        tables = {}
+        for c in zero_cliques(self.structural_zeros, names):
+            table = zero_table(self.structural_zeros, c, names, sizes)
+            assert table is not None
+            tables[c] = table
+        self.zero_tables_ = tables
+        self._free_cache: dict = {}
+        return tables
+
+    def _free_cells(self, r: Clique, sizes: Sequence[int]) -> int:
+        """Cells of the marginal on ``r`` that are not known zeros: the model discards the
+        noise on known-zero cells, so AIM's expected-noise term counts only the free ones
+        (else a marginal spanning a hierarchy looks too noisy to be worth measuring)."""
+        cells = int(np.prod([sizes[v] for v in r], dtype=np.int64))
+        if not self.zero_tables_ or len(r) == 1:
+            return cells
+        key = ("free", r)
+        if key not in self._free_cache:
+            forbidden = np.zeros([sizes[v] for v in r], dtype=bool)
+            for c, table in self.zero_tables_.items():
+                if set(c) <= set(r):
+                    shape = [sizes[v] if v in c else 1 for v in r]
+                    forbidden |= table.reshape(shape)
+            self._free_cache[key] = cells - int(forbidden.sum())
+        return self._free_cache[key]
+
     def sample(self, n_records: int, rng: RandomSource) -> EncodedTable:
-        """``n_records`` synthetic records over the training table's public domains."""
+        """``n_records`` synthetic records over the training table's public domains.
+
+        No record holds a structural zero: the model gives them probability 0. A record that
+        float round-off put there anyway is replaced by a fresh draw (never seen in practice;
+        the loop is the guarantee, not the mechanism)."""
         if self.model_ is None:
             raise NotFittedError("fit the pgm synthesizer before sampling")
         n = int(n_records)
         if n < 0:
             raise ValueError("n_records must be non-negative")
+        codes = self._draw(n, rng)
+        if not self.structural_zeros:
+            return EncodedTable(codes, self.domains_)
+        names = [d.name for d in self.domains_]
+        bad = np.flatnonzero(violations(self.structural_zeros, codes, names))
+        for _ in range(8):
+            if bad.size == 0:
+                break
+            extra = self._draw(2 * bad.size + 16, rng)
+            extra = extra[~violations(self.structural_zeros, extra, names)]
+            take = min(bad.size, extra.shape[0])
+            codes[bad[:take]] = extra[:take]
+            bad = bad[take:]
+        if bad.size:
+            raise SynthesisError("the model could not draw records outside the declared "
+                                 "impossible combinations")
+        return EncodedTable(codes, self.domains_)
+
+    def _draw(self, n: int, rng: RandomSource) -> np.ndarray:
+        """``n`` records' codes from the fitted model."""
+        assert self.model_ is not None
         model_codes = sample_records(self.model_.marginals, n, rng, balanced=self.options.balanced)
         d = len(self.domains_)
         model_sizes = [c.size for c in self.compression_]
@@ -645,7 +718,7 @@ class PGMSynthesizer:
                     if self.options.balanced and comp.compressed else None)
             codes[:, j] = comp.expand(model_codes[:, j], rng, keys,
                                       [model_sizes[v] for v in others])
-        return EncodedTable(codes, self.domains_)
+        return codes
 
     # ------------------------------------------------------------------------------------
     def _resolve_workload(self, names: Sequence[str]) -> list[Clique]:
@@ -722,8 +795,9 @@ class PGMSynthesizer:
             test = np.sort(test[pick])
         ok = test
         if test.size:
-            base = sorted({m.clique for m in measured})
-            totals = triangulated_sizes(sizes, base, [cands[i] for i in test], limit=limit)
+            base = sorted({m.clique for m in measured} | set(self.zero_tables_))
+            totals = triangulated_sizes(sizes, base, [cands[i] for i in test],
+                                        limit=limit)
             ok = test[totals <= limit]
         return np.union1d(np.flatnonzero(inside), ok).astype(np.int64), int(test.size)
 
@@ -771,6 +845,12 @@ class PGMSynthesizer:
                 "final_loss": float(estimator.last_loss),
             },
             "timings": {k: round(float(v), 3) for k, v in self.timings_.items()},
+            "known_zeros": {
+                "column_sets": [[names[v] for v in c] for c in self.zero_tables_],
+                "cells": int(sum(int(t.sum()) for t in self.zero_tables_.values())),
+                "note": "declared impossible combinations: probability 0 in the model, columns "
+                        "not compressed; public structure, no budget",
+            },
         }
 
 

@@ -15,6 +15,11 @@ growth needed about 1000 calibrations to reach the loss that this start (one ste
 tree. The parameters are kept per *measured* set (theta_r), so a fit can be warm-started after
 the adaptive selector adds a set and the tree changes shape.
 
+Known zeros: cells that the schema declares impossible (:mod:`ptsynth.structure`) get a fixed
+log-potential of ``-inf`` in a junction-tree clique that covers their columns (the zero sets are
+added to the cliques the tree must cover), so the model gives them probability exactly 0 and
+mirror descent never moves them; the measurements are unchanged.
+
 Everything here is post-processing of noisy values: no function in this module sees data.
 """
 
@@ -88,10 +93,16 @@ class GraphicalModel:
 
 
 class MirrorDescentEstimator:
-    """Keeps log-potentials per measured set across fits (warm starts between rounds)."""
+    """Keeps log-potentials per measured set across fits (warm starts between rounds).
 
-    def __init__(self, sizes: Sequence[int]) -> None:
+    ``zeros``: known-zero cells, as a boolean table (True = impossible) per sorted column set;
+    each set is covered by a clique of every tree this estimator builds.
+    """
+
+    def __init__(self, sizes: Sequence[int], zeros: dict[Clique, np.ndarray] | None = None) -> None:
         self.sizes = tuple(int(s) for s in sizes)
+        self.zeros = {tuple(int(v) for v in c): np.asarray(t, dtype=bool)
+                      for c, t in (zeros or {}).items()}
         self.theta: dict[Clique, np.ndarray] = {}
         self.step: float | None = None
         self.tree: JunctionTree | None = None
@@ -115,8 +126,11 @@ class MirrorDescentEstimator:
         total = estimate_total(measurements) if total is None else float(total)
         cliques = sorted({m.clique for m in measurements})
         if tree is None:
-            tree = build_junction_tree(sizes, cliques + [(v,) for v in range(len(sizes))])
+            tree = build_junction_tree(
+                sizes, cliques + [(v,) for v in range(len(sizes))] + list(self.zeros)
+            )
         self.tree = tree
+        known_zero = self._log_masks(tree)
         bp = BeliefPropagation(tree)
         home = {r: tree.containing(r) for r in cliques}
         for r in cliques:
@@ -154,6 +168,8 @@ class MirrorDescentEstimator:
                     pots[i] += acc[r].reshape(shapes[r])  # type: ignore[index]
                 else:
                     acc[src] = acc[src] + acc[r].reshape(into[r])
+            for i, mask in known_zero:
+                pots[i] = pots[i] + mask
             return pots
 
         def evaluate(theta: dict[Clique, np.ndarray]) -> tuple[float, dict[Clique, np.ndarray], dict[Clique, np.ndarray], list[np.ndarray]]:
@@ -208,3 +224,15 @@ class MirrorDescentEstimator:
         self.step = alpha
         self.last_loss = loss
         return GraphicalModel(tree, probs, total)
+
+    def _log_masks(self, tree: JunctionTree) -> list[tuple[int, np.ndarray]]:
+        """(clique index, 0 / -inf table broadcastable to the clique) per known-zero set."""
+        out = []
+        for c, table in self.zeros.items():
+            home = tree.containing(c)
+            if home is None:
+                raise ValueError("the junction tree does not cover a known-zero column set")
+            log = np.where(table, -np.inf, 0.0).reshape(
+                broadcast_shape(c, tree.cliques[home], self.sizes))
+            out.append((home, log))
+        return out

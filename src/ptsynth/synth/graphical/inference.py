@@ -124,7 +124,10 @@ class BeliefPropagation:
         beliefs[root] = acc[root]
         for c in tree.order[1:]:
             p = tree.parent[c]
-            down = logsumexp(beliefs[p] - up[c].reshape(self._in_parent[c]), self._parent_axes[c])  # type: ignore[union-attr]
+            with np.errstate(invalid="ignore"):  # -inf - -inf: a known-zero separator cell
+                ratio = beliefs[p] - up[c].reshape(self._in_parent[c])  # type: ignore[union-attr]
+            ratio[np.isnan(ratio)] = -np.inf
+            down = logsumexp(ratio, self._parent_axes[c])
             beliefs[c] = acc[c] + down.reshape(self._in_child[c])
         log_z = float(logsumexp(beliefs[root], tuple(range(beliefs[root].ndim))).reshape(()))
         return [b - log_z for b in beliefs]
