@@ -232,3 +232,20 @@ def test_loaders_on_shared_data(name: str, shape: tuple[int, int]) -> None:
     assert datasets.to_encoded_table(df, bench.domains, bench.nullable).n_records == shape[0]
     if name == "adult":
         assert bench.nullable == set()
+
+
+# -- benchmarks/protect.py: the figures of the k-anonymity benchmark ---------------------------------
+def test_protect_benchmark_metrics() -> None:
+    import protect as bench  # benchmarks/protect.py
+    from ptsynth.table import ColumnDomain, EncodedTable
+
+    doms = (ColumnDomain("a", ("x", "y", "z")), ColumnDomain("b", ("p", "q")),
+            ColumnDomain("c", ("u", "v")))
+    real = EncodedTable(np.array([[0, 0, 0]] * 30 + [[1, 1, 1]] * 10, dtype=np.int8), doms)
+    assert bench.mean_tvd(real, real, [(0, 1, 2)]) == 0.0
+    # "y" (10 real records = 2k for k = 5) is blanked in every synthetic record
+    synth = EncodedTable(np.array([[0, 0, 0]] * 30 + [[3, 1, 1]] * 10, dtype=np.int8), doms)
+    u = bench.utility(real, synth, [0, 1], 5)
+    assert u["lost"] == 1 and u["blank"]["a"] == 0.25 and u["blank"]["b"] == 0.0
+    assert u["tvd1_qi"] == pytest.approx((0.25 + 0.0) / 2)
+    assert bench.mean_tvd(real, synth, [(0, 1, 2)]) == pytest.approx(0.25)

@@ -122,6 +122,14 @@ def _release_section() -> dict:
                        "suppressed_cell_share": 0.03, "records_with_suppression": 12,
                        "record_suppression_share": 0.03, "dropped_records": 20,
                        "dropped_share": 0.05, "rounds": 1,
+                       "method": "recode, copy, aggregate, redraw, suppress or drop",
+                       "violating_records_before": 60, "violating_share_before": 0.15,
+                       "records_changed": 57, "records_changed_share": 0.1425,
+                       "recoded_cells": {"age": 25}, "records_recoded": 25,
+                       "records_copied": 3, "records_aggregated": 0, "records_redrawn": 0,
+                       "suppressed_by_column": {"age": 12},
+                       "blank_share": {"age": {"before": 0.1, "after": 0.13}},
+                       "categories_lost": {"age": ["<90+>"]},
                        "check": {"ok": True, "k": 5, "reporting_length": 3, "columns": ["age"],
                                  "smallest_count": 6},
                        "final_check": {"ok": True, "k": 5, "reporting_length": 3,
@@ -181,7 +189,10 @@ def test_html_release_section_rendered_with_warnings_first(report: dict) -> None
     assert "5.00%" in html and "3.00%" in html           # dropped and suppressed shares
     assert "DP aggregate combinations released, length 3" in html
     marks = re.findall(r'data-chart="protection-suppression".*?</svg>', html)
-    assert marks and marks[0].count('class="mark"') == 3
+    assert marks and marks[0].count('class="mark"') == 4
+    # what the k-anonymity step changed, per column, in plain words
+    assert "Per quasi-identifier" in html and "14.25%" in html
+    assert "10.00% → 13.00%" in html and "&lt;90+&gt;" in html and "<90+>" not in html
     # no release section, no warning box; no protection enforced is said plainly
     plain = render_html(report)
     assert "data-release-alert" not in plain and 'id="release"' not in plain

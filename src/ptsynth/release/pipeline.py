@@ -65,7 +65,7 @@ from ptsynth.release.bundle import (
 )
 from ptsynth.release.dp_bins import plan_dp_bins, read_schema, resolve_dp_bins
 from ptsynth.release.manifest import build_manifest, json_default
-from ptsynth.release.protect import check_k_anonymity, enforce_k_anonymity
+from ptsynth.release.protect import Redraw, check_k_anonymity, enforce_k_anonymity, model_redraw
 from ptsynth.synth import persist, registry
 from ptsynth.synth.base import Synthesizer
 from ptsynth.table import EncodedTable
@@ -352,15 +352,18 @@ def synthesize(
 
 
 def protect(
-    cfg: ReleaseConfig, synthetic: EncodedTable, rng: RandomSource
+    cfg: ReleaseConfig, synthetic: EncodedTable, rng: RandomSource, redraw: Redraw | None = None
 ) -> tuple[EncodedTable, dict[str, Any]]:
-    """k-anonymity on the quasi-identifiers for every combination up to the reporting length."""
+    """k-anonymity on the quasi-identifiers for every combination up to the reporting length;
+    ``redraw`` (fresh model records, :func:`~ptsynth.release.protect.model_redraw`) is the
+    fallback for records no cheaper change can place. Changes ``synthetic`` in place."""
     qis = list(cfg.schema.quasi_identifiers)
     protection: dict[str, Any] = {"quasi_identifiers": qis, "k": cfg.release.k}
     if not qis:
         return synthetic, protection
     synthetic, protection = enforce_k_anonymity(
-        synthetic, qis, k=cfg.release.k, reporting_length=cfg.release.reporting_length, rng=rng
+        synthetic, qis, k=cfg.release.k, reporting_length=cfg.release.reporting_length, rng=rng,
+        redraw=redraw, in_place=True, structural_zeros=cfg.schema.structural_zeros,
     )
     final = check_k_anonymity(
         synthetic, qis, k=cfg.release.k, reporting_length=cfg.release.reporting_length
@@ -587,7 +590,7 @@ def _release_steps(
     with progress.task("sample", "sampling synthetic records"):
         synthetic = synthesize(cfg, synth, rng, warnings)
     with progress.task("protect", "enforcing k-anonymity on the quasi-identifiers"):
-        synthetic, protection = protect(cfg, synthetic, rng)
+        synthetic, protection = protect(cfg, synthetic, rng, model_redraw(synth, rng))
     aggregates = synth.aggregates
     if aggregates is None:
         # Counted on the (already DP) synthetic records: post-processing, costs no budget.

@@ -155,6 +155,74 @@ def _share(v: object) -> str:
     return "n/a" if not isinstance(v, (int, float)) or isinstance(v, bool) else f"{100 * v:.2f}%"
 
 
+def _protection_changes(prot: dict) -> str:
+    """What the k-anonymity step changed: per mechanism, per column, and the shares."""
+    n_in = prot.get("n_records_in")
+    parts = []
+    if prot.get("method"):
+        parts.append(f'<p class="note">Steps, cheapest first: {escape(str(prot["method"]))}. '
+                     "A record in a combination seen fewer than k times first changes one "
+                     "quasi-identifier value to a plausible one (recoded); failing that it takes "
+                     "the values of its nearest k-anonymous neighbour (copied), joins a group of "
+                     "at least k records of its category (aggregated), is redrawn from the "
+                     "model, and only then is a value suppressed or the record dropped.</p>")
+    rows: list[list[object]] = []
+    if "violating_records_before" in prot:
+        rows.append(["records in a combination seen fewer than k times (before)",
+                     prot.get("violating_records_before"),
+                     _share(prot.get("violating_share_before"))])
+    if "records_changed" in prot:
+        rows.append(["records changed in any way", prot.get("records_changed"),
+                     _share(prot.get("records_changed_share"))])
+
+    def share(v: object) -> str:
+        return _share(v / n_in) if isinstance(v, int) and isinstance(n_in, int) and n_in else "n/a"
+
+    for key, label in (("records_recoded", "records with a recoded value"),
+                       ("records_copied", "records that took a neighbour's values"),
+                       ("records_aggregated", "records aggregated into a group of k"),
+                       ("records_redrawn", "records redrawn from the model")):
+        if key in prot:
+            rows.append([label, prot.get(key), share(prot.get(key))])
+    rows += [
+        ["quasi-identifier cells suppressed (set to missing)",
+         prot.get("suppressed_cells"), _share(prot.get("suppressed_cell_share"))],
+        ["records with a suppressed cell", prot.get("records_with_suppression"),
+         _share(prot.get("record_suppression_share"))],
+        ["records dropped", prot.get("dropped_records"), _share(prot.get("dropped_share"))],
+        ["synthetic records before / after",
+         f"{_fmt(n_in)} / {_fmt(prot.get('n_records_out'))}", ""],
+    ]
+    parts.append(_table(["measure", "count", "share"], rows))
+    recoded = prot.get("recoded_cells") if isinstance(prot.get("recoded_cells"), dict) else {}
+    supp = (prot.get("suppressed_by_column")
+            if isinstance(prot.get("suppressed_by_column"), dict) else {})
+    blank = prot.get("blank_share") if isinstance(prot.get("blank_share"), dict) else {}
+    lost = prot.get("categories_lost") if isinstance(prot.get("categories_lost"), dict) else {}
+    cols = [str(c) for c in prot.get("columns", [])]
+    if cols and (recoded or supp or blank):
+        per_col = []
+        for c in cols:
+            b = blank.get(c) if isinstance(blank.get(c), dict) else {}
+            gone = lost.get(c) or []
+            per_col.append([c, recoded.get(c, "n/a"), supp.get(c, "n/a"),
+                            f"{_share(b.get('before'))} → {_share(b.get('after'))}",
+                            ", ".join(str(v) for v in gone) if gone else "none"])
+        parts.append("<h4>Per quasi-identifier</h4>" + _table(
+            ["column", "values recoded", "values suppressed", "blank share before → after",
+             "categories no longer present"], per_col))
+    parts.append(_figure(charts.hbar_chart(
+        "protection-suppression", "Share changed to reach k-anonymity",
+        [("records changed", prot.get("records_changed_share")),
+         ("QI cells suppressed", prot.get("suppressed_cell_share")),
+         ("records with a suppression", prot.get("record_suppression_share")),
+         ("records dropped", prot.get("dropped_share"))],
+        fmt=".2%", color=charts.PALETTE[4]),
+        "Shares of the sampled synthetic records changed by the k-anonymity step "
+        "(before it: 0); cells are quasi-identifier cells that held a value."))
+    return "".join(parts)
+
+
 def _release(report: dict) -> str:
     """Release sizes and k-anonymity enforcement (present when the pipeline merged them in)."""
     rel = report.get("release")
@@ -190,25 +258,7 @@ def _release(report: dict) -> str:
             parts.append('<p class="check fail">k-anonymity was not enforced'
                          + ("" if qis else " (no quasi-identifiers declared)") + ".</p>")
         else:
-            n_in = prot.get("n_records_in")
-            parts.append(_table(["measure", "count", "share"], [
-                ["quasi-identifier cells suppressed (set to missing)",
-                 prot.get("suppressed_cells"), _share(prot.get("suppressed_cell_share"))],
-                ["records with a suppressed cell", prot.get("records_with_suppression"),
-                 _share(prot.get("record_suppression_share"))],
-                ["records dropped", prot.get("dropped_records"),
-                 _share(prot.get("dropped_share"))],
-                ["synthetic records before / after", f"{_fmt(n_in)} / "
-                 f"{_fmt(prot.get('n_records_out'))}", ""],
-            ]))
-            parts.append(_figure(charts.hbar_chart(
-                "protection-suppression", "Share suppressed to reach k-anonymity",
-                [("QI cells suppressed", prot.get("suppressed_cell_share")),
-                 ("records with a suppression", prot.get("record_suppression_share")),
-                 ("records dropped", prot.get("dropped_share"))],
-                fmt=".2%", color=charts.PALETTE[4]),
-                "Shares of the sampled synthetic records changed by the k-anonymity step "
-                "(before it: 0); cells are quasi-identifier cells that held a value."))
+            parts.append(_protection_changes(prot))
         final = prot.get("final_check") or prot.get("check")
         if isinstance(final, dict):
             k_, ell = final.get("k", prot.get("k")), final.get("reporting_length")
