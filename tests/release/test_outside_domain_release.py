@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,9 @@ def test_unknown_value_counts_reach_the_steward_and_no_public_file(tmp_path: Pat
     assert report["release"]["ingest"]["outside_domain"]["country"]["rows"] == N_UNKNOWN
     assert "report.json" in PRIVATE_FILES
     for name in PUBLIC_FILES:
-        text = (out / name).read_bytes()
+        # Long base64 payloads (the showcase's embedded, compressed data) are not text: three
+        # letters turn up in them by chance, whatever the data say.
+        text = re.sub(rb"[A-Za-z0-9+/=]{120,}", b"", (out / name).read_bytes())
         for marker in (b"outside_domain", b"outside the declared domain", b"recorded as 'Other'",
                        b"MDA"):
             assert marker not in text, (name, marker)
