@@ -50,8 +50,25 @@ _TOP_KEYS = frozenset({"dataset", "privacy", "release", "evaluation", "showcase"
                        "hierarchies", "constraints"})
 _DATASET_KEYS = frozenset(
     {"name", "subject_id", "ledger", "lifetime_epsilon", "lifetime_delta", "extra_columns",
-     "missing_values", "domains_confirmed", "description", "source"}
+     "missing_values", "domains_confirmed", "description", "source", "backend"}
 )
+_BACKEND_KEYS = frozenset({"name", "master", "partitions", "conf"})
+#: Where records are read and counted: in this process (numpy) or on a Spark cluster.
+BACKENDS = ("local", "spark")
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """``[dataset.backend]``: ``name = "local"`` (default) or ``"spark"`` (``ptsynth[spark]``),
+    with Spark's ``master`` (``spark.master``; default ``local[*]``), the ``partitions`` of the
+    encoded records and further Spark settings in ``[dataset.backend.conf]``."""
+
+    name: str = "local"
+    master: str | None = "local[*]"
+    partitions: int | None = None
+    conf: Mapping[str, str] = field(default_factory=dict)
+
+
 _SOURCE_KEYS = frozenset({"url", "table", "query"})
 _PRIVACY_KEYS = frozenset({"epsilon", "delta"})
 _RELEASE_KEYS = frozenset({"reporting_length", "k", "synthesizer", "rows", "dp_bins_share",
@@ -100,6 +117,7 @@ class DatasetConfig:
     #: confirmed as public: a release must refuse or loudly flag such a config.
     domains_confirmed: bool = True
     description: str = ""
+    backend: BackendConfig = field(default_factory=BackendConfig)
     #: ``[dataset.source]``: the records' database, or None (the input is given when run).
     source: SourceConfig | None = None
 
@@ -267,6 +285,29 @@ def _int(tab: Mapping[str, Any], key: str, where: str, ctx: _Ctx, *, lo: int, de
     return v
 
 
+def _backend(tab: Any, ctx: _Ctx) -> BackendConfig:
+    w = "[dataset.backend]"
+    if not isinstance(tab, Mapping):
+        raise ctx(w, "must be a table")
+    unknown = sorted(set(tab) - _BACKEND_KEYS)
+    if unknown:
+        raise ctx(w, f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(_BACKEND_KEYS))})")
+    name = tab.get("name", "local")
+    if name not in BACKENDS:
+        raise ctx(w, f"name must be one of {', '.join(BACKENDS)}")
+    master = tab.get("master", "local[*]")
+    if not isinstance(master, str) or not master:
+        raise ctx(w, "master must be a Spark master URL (e.g. local[*], spark://host:7077, yarn)")
+    partitions = _int(tab, "partitions", w, ctx, lo=1, default=None)
+    conf = tab.get("conf", {})
+    if not isinstance(conf, Mapping) or not all(
+        isinstance(v, (str, int, float, bool)) for v in conf.values()
+    ):
+        raise ctx(w, "conf must be a table of Spark settings (strings, numbers or booleans)")
+    conf = {str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in conf.items()}
+    return BackendConfig(name=name, master=master, partitions=partitions, conf=conf)
+
+
 def _source(ds: Mapping[str, Any], p: Path | None, ctx: _Ctx) -> SourceConfig | None:
     """``[dataset.source]``, checked; the URL is never echoed (it could hold a password)."""
     if "source" not in ds:
@@ -381,6 +422,7 @@ class ReleaseConfig:
             lifetime_delta=life_delta, extra_columns=extra,
             missing_values=tuple(dict.fromkeys(v.strip() for v in mv)) or ("",),
             domains_confirmed=confirmed, description=desc,
+            backend=_backend(ds.get("backend", {}), ctx),
             source=_source(ds, p, ctx),
         )
 
@@ -466,6 +508,11 @@ class ReleaseConfig:
         ds["extra_columns"] = self.dataset.extra_columns
         ds["missing_values"] = list(self.dataset.missing_values)
         ds["domains_confirmed"] = self.dataset.domains_confirmed
+        if self.dataset.backend != BackendConfig():
+            b = self.dataset.backend
+            ds["backend"] = {"name": b.name, **({"master": b.master} if b.master else {}),
+                             **({"partitions": b.partitions} if b.partitions else {}),
+                             **({"conf": dict(b.conf)} if b.conf else {})}
         if self.dataset.source is not None:
             src = self.dataset.source
             ds["source"] = {"url": src.url, **{k: v for k, v in (("table", src.table),

@@ -44,6 +44,7 @@ import datetime as _dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -863,7 +864,8 @@ class Schema:
                 )
         return out
 
-    def decode(self, table: EncodedTable, *, typed: bool = False) -> pd.DataFrame:
+    def decode(self, table: EncodedTable, *, typed: bool = False, categorical: bool = False
+               ) -> pd.DataFrame:
         """Records in the input shape: one column per declared (non-id) column.
 
         ``typed=False`` (the CSV form): strings; set columns condensed into one cell joined with
@@ -874,22 +876,34 @@ class Schema:
         labels (:meth:`dtypes`; ordered for ordinal columns), missing as ``NaN``.
         Vectorised: categorical columns via label lookup arrays, set columns via a bit mask
         lookup (or column-wise concatenation when a set has many members).
+        ``categorical``: pandas categoricals over the same strings (a byte or two per cell
+        instead of an object pointer: what a release of millions of records returns).
         """
         if typed:
             return self._decode_typed(table)
-        out: dict[str, np.ndarray] = {}
+        out: dict[str, Any] = {}
         n = table.n_records
         for col in self.data_columns:
             if col.kind == "set":
                 idx = [table.index_of(col.member_name(v)) for v in col.values]
                 present = table.codes[:, idx] == 0
-                out[col.name] = _join_members(present, col.values, col.delimiter)
+                if categorical and len(col.values) <= 12:
+                    bits = present.astype(np.int64) @ (1 << np.arange(len(col.values)))
+                    lut = _member_lut(col.values, col.delimiter)
+                    out[col.name] = _categorical(bits, lut)
+                else:
+                    out[col.name] = _join_members(present, col.values, col.delimiter)
                 continue
             j = table.index_of(col.name)
             dom = table.domains[j]
             lut = np.array(list(dom.labels) + ([""] if dom.allows_missing else []), dtype=object)
+            if categorical:
+                out[col.name] = _categorical(table.codes[:, j], lut)
+                continue
             codes = table.codes[:, j].astype(np.int64)
             out[col.name] = lut[codes] if n else np.empty(0, dtype=object)
+        if categorical:
+            return pd.DataFrame(out)
         return pd.DataFrame(out, dtype=object)
 
     def _decode_typed(self, table: EncodedTable) -> pd.DataFrame:
@@ -945,6 +959,64 @@ class Schema:
         return pd.DataFrame(out, index=frame.index)
 
 
+    def write_csv(self, table: EncodedTable, path: str | Path, *, chunk_rows: int = 1 << 20
+                  ) -> None:
+        """``neutralise(decode(table)).to_csv(path, index=False)``, byte for byte, in row
+        chunks (:mod:`ptsynth.spreadsheet`: cells that a spreadsheet would run as formulas get
+        a leading apostrophe).
+
+        Why: decoding ten million records into Python strings at once takes gigabytes. Each
+        chunk becomes Arrow string columns (label lookups) written by Arrow's CSV writer, which
+        quotes nothing: used only when no public label holds a delimiter, quote or line break
+        (then pandas writes each chunk, quoting as it always did).
+        """
+        import csv
+        import io
+
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        from ptsynth.spreadsheet import is_formula_like, neutralise
+
+        names = [c.name for c in self.data_columns]
+        luts = []
+        for col in self.data_columns:
+            if col.kind == "set":
+                luts.append(list(_member_lut(col.values, col.delimiter))
+                            if len(col.values) <= 12 else list(col.values) + [col.delimiter])
+            else:
+                dom = table.domain(col.name)
+                luts.append(list(dom.labels) + ([""] if dom.allows_missing else []))
+        plain = not any(ch in text for lut in luts for text in lut for ch in ',"\n\r')
+        plain = plain and not any(ch in name for name in names for ch in ',"\n\r')
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            if not plain or table.n_records == 0:
+                first = True
+                for start in range(0, max(table.n_records, 1), chunk_rows):
+                    part = table.take(np.arange(start, min(start + chunk_rows, table.n_records)))
+                    neutralise(self.decode(part)).to_csv(fh, index=False, header=first)
+                    first = False
+                return
+            head = io.StringIO()
+            csv.writer(head, lineterminator="\n").writerow(names)
+            fh.write(head.getvalue())
+        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+        with open(path, "ab") as fh:
+            for start in range(0, table.n_records, chunk_rows):
+                part = table.take(np.arange(start, min(start + chunk_rows, table.n_records)))
+                frame = self.decode(part, categorical=True)
+                arrays = [
+                    pa.array([("'" + c) if is_formula_like(c) else c
+                              for c in frame[name].cat.categories], pa.string())
+                    .take(pa.array(frame[name].cat.codes.to_numpy()))
+                    if isinstance(frame[name].dtype, pd.CategoricalDtype)
+                    else pa.array(neutralise(frame[[name]])[name].to_numpy(dtype=object),
+                                  pa.string())
+                    for name in names
+                ]
+                pacsv.write_csv(pa.Table.from_arrays(arrays, names=names), fh, options)
+
+
 def _label_text(value: Any) -> str | None:
     """A cell as its label: integral numbers (``pd.read_csv`` turns ``"1"`` into ``1.0``) as
     integers, everything else as text."""
@@ -994,6 +1066,24 @@ def _ordered_combinations(values: Sequence[str], found: set[str], delimiter: str
         return len(members), members
 
     return sorted(found, key=key)
+
+
+def _member_lut(values: Sequence[str], delim: str) -> np.ndarray:
+    """Joined string of every member bit mask (sets of at most 12 members)."""
+    m = len(values)
+    return np.array(
+        [delim.join(v for b, v in enumerate(values) if mask >> b & 1) for mask in range(1 << m)],
+        dtype=object,
+    )
+
+
+def _categorical(codes: np.ndarray, lut: np.ndarray) -> pd.Categorical:
+    """Strings ``lut[codes]`` as a categorical (repeated labels become one category)."""
+    labels, first = np.unique(np.asarray(lut, dtype=str), return_index=True)
+    del first
+    remap = np.searchsorted(labels, np.asarray(lut, dtype=str)).astype(np.int32)
+    return pd.Categorical.from_codes(remap[np.asarray(codes, dtype=np.int64)],
+                                     categories=list(labels))
 
 
 def _join_members(present: np.ndarray, values: Sequence[str], delim: str) -> np.ndarray:

@@ -105,16 +105,25 @@ def test_fixed_size_holdout_breaks_the_claim_the_test_can_see_it():
 
 
 def test_pipeline_split_is_independent_per_person():
+    """Each person's draw is a keyed PRF of (record, occurrence index): Bernoulli, and adding a
+    person leaves every other person's draw unchanged, whatever order the records are in."""
     doms = (ColumnDomain("c", ("a", "b"), allows_missing=False),)
     base = EncodedTable(np.zeros((1000, 1), dtype=np.int8), doms)
     kept, held = split_holdout(base, 0.2, seeded_random(4))
-    assert held is not None and kept.n_records + held.n_records == 1000
-    assert 140 < held.n_records < 260  # Binomial(1000, 0.2), not exactly 200
-    # adding a person at the end leaves every other person's draw unchanged
-    bigger = EncodedTable(np.zeros((1001, 1), dtype=np.int8), doms)
-    draws_a = seeded_random(9).uniform(1000) < 0.2
-    draws_b = seeded_random(9).uniform(1001) < 0.2
-    assert np.array_equal(draws_a, draws_b[:1000])
-    k2, h2 = split_holdout(bigger, 0.2, seeded_random(9))
-    assert h2.n_records - int(draws_a.sum()) in (0, 1)
-    assert split_holdout(base, 0.0, seeded_random(1)) == (base, None)
+    assert held is not None and kept.record_count() + held.record_count() == 1000
+    assert 140 < held.record_count() < 260  # Binomial(1000, 0.2), not exactly 200
+    # adding a person (anywhere) leaves every other person's draw unchanged
+    codes = np.zeros((1001, 1), dtype=np.int8)
+    codes[::3] = 1
+    bigger = EncodedTable(codes, doms)
+    smaller = bigger.take(np.arange(1, 1001))
+    _, h_small = split_holdout(smaller, 0.2, seeded_random(9))
+    _, h_big = split_holdout(bigger.take(np.random.default_rng(0).permutation(1001)), 0.2,
+                             seeded_random(9))
+    assert h_big.record_count() - h_small.record_count() in (0, 1)
+    for value in (0, 1):  # per value, the held-out multiset grows by at most the new record
+        a = int((h_small.table.codes == value).sum())
+        b = int((h_big.table.codes == value).sum())
+        assert b - a in (0, 1)
+    whole, none = split_holdout(base, 0.0, seeded_random(1))
+    assert none is None and whole.table is base

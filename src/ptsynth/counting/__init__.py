@@ -7,7 +7,7 @@ Everything that reads sensitive records for a measurement asks a
 
 from __future__ import annotations
 
-from ptsynth.counting.backend import CombinationCounter, CountingBackend
+from ptsynth.counting.backend import CombinationCounter, CountingBackend, RecordBackend
 from ptsynth.counting.keys import cell_codes, cell_key, check_cells, n_cells
 from ptsynth.counting.numpy_backend import NumpyBackend, marginal_counts
 from ptsynth.table import EncodedTable
@@ -16,6 +16,7 @@ __all__ = [
     "CombinationCounter",
     "CountingBackend",
     "NumpyBackend",
+    "RecordBackend",
     "as_backend",
     "cell_codes",
     "cell_key",

@@ -23,6 +23,18 @@ Conventions shared by every backend (and checked by its tests):
 * ``combination_counter(m, rng)`` bounds each record's contribution: a record holding more than
   ``m`` present attributes keeps ``m`` of them chosen at random, so the vector of all length-ℓ
   combination counts has L2 sensitivity ``sqrt(C(m, ℓ))`` under add/remove of one record.
+  "At random" is a keyed PRF of the record's content and occurrence index, the key drawn
+  from ``rng`` (:mod:`ptsynth.counting.prf`): the choice is a deterministic transformation
+  of each record, so the sensitivity holds for every key, and every backend makes the same
+  choice whatever order it holds the records in.
+* ``marginals`` may be asked for thousands of column sets at once: a backend counts them in
+  as few passes as it can (the numpy backend through
+  :class:`~ptsynth.counting.blocks.BlockCounter`, Spark in one job).
+* :class:`RecordBackend` adds ``split(fraction, key)`` and ``sample_table(max_records, key)``,
+  which choose records by the same
+  keyed PRF (the holdout of the private evaluation; the evaluation sample of a very large
+  table). ``sample_table`` is the only call that returns records: it serves the private
+  evaluation, never a measurement.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     from ptsynth.privacy import RandomSource
-    from ptsynth.table import ColumnDomain
+    from ptsynth.table import ColumnDomain, EncodedTable
 
 
 @runtime_checkable
@@ -79,4 +91,23 @@ class CountingBackend(Protocol):
     ) -> CombinationCounter:
         """Combination counts with each record cut to at most ``max_attributes`` present
         attributes (``None``: no cut, and ``rng`` may be ``None``)."""
+        ...
+
+
+@runtime_checkable
+class RecordBackend(CountingBackend, Protocol):
+    """A counting backend that also holds the records of a release (the pipeline's view): it
+    can hold some out and hand a sample to the private evaluation. Synthesizers only ever see
+    the :class:`CountingBackend` part."""
+
+    def split(
+        self, fraction: float, key: tuple[int, int]
+    ) -> tuple[RecordBackend, RecordBackend | None]:
+        """``(kept, holdout)``: a record is held out iff its keyed PRF value is below
+        ``fraction``."""
+        ...
+
+    def sample_table(self, max_records: int, key: tuple[int, int]) -> EncodedTable:
+        """At most ``max_records`` records (the smallest keyed PRF values), for the private
+        evaluation only."""
         ...

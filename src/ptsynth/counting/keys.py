@@ -75,3 +75,34 @@ def cell_codes(cells: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
     if not len(sizes):
         return np.zeros((np.asarray(cells).size, 0), dtype=np.int64)
     return np.stack(np.unravel_index(cells, tuple(int(s) for s in sizes)), axis=1)
+
+
+def packed_words(columns: Sequence[np.ndarray], sizes: Sequence[int]) -> list[np.ndarray]:
+    """Rows' codes packed into as few uint64 words as fit (mixed radix, each word < 2**62),
+    most significant first: sorting by the words (lexicographically) sorts by the columns."""
+    words: list[np.ndarray] = []
+    word: np.ndarray | None = None
+    cells = 1
+    for col, size in zip(columns, (int(s) for s in sizes), strict=True):
+        if word is None or cells * size >= MAX_CELLS:
+            if word is not None:
+                words.append(word)
+            word, cells = np.asarray(col).astype(np.uint64), size
+        else:
+            word *= np.uint64(size)
+            word += np.asarray(col).astype(np.uint64)
+            cells *= size
+    if word is not None:
+        words.append(word)
+    return words
+
+
+def stable_order(columns: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:
+    """The stable lexicographic order of the rows by ``columns`` (first = most significant),
+    ties in input order: ``np.lexsort(columns[::-1])`` with the columns packed into words."""
+    words = packed_words(columns, sizes)
+    if not words:
+        return np.arange(0)
+    if len(words) == 1:
+        return np.argsort(words[0], kind="stable")
+    return np.lexsort(words[::-1])

@@ -3,6 +3,9 @@
 Why numpy: the codes are a dense matrix of small integers, so a count is a mixed-radix cell key
 per row (:func:`~ptsynth.counting.keys.cell_key`) and ``np.bincount`` (or sorted keys when the
 product domain is large), in row chunks so memory stays bounded. No Python loop per row or cell.
+Many column sets asked at once are counted in few passes through the block encoding of
+:mod:`ptsynth.counting.blocks`. This backend is the reference every other backend (Spark) must
+match count for count.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ptsynth.counting import prf
+from ptsynth.counting.blocks import BlockCounter, dense_counts
 from ptsynth.counting.keys import cell_key, check_cells
 from ptsynth.table import ColumnDomain, EncodedTable
 
@@ -23,6 +28,8 @@ CHUNK_ROWS = 1 << 22
 #: Above this many cells (and 4 per record) a combination's column set is counted with sorted
 #: keys instead of a dense bincount.
 _DENSE_CELLS = 1 << 16
+#: Dense marginals of combination column sets are computed in batches of at most this many cells.
+_BATCH_CELLS = 1 << 24
 
 
 def marginal_counts(
@@ -48,27 +55,49 @@ def marginal_counts(
     return out.reshape(sizes)
 
 
+def narrow_dtype(sizes: Sequence[int]) -> np.dtype:
+    """Smallest unsigned dtype holding every code of these domain sizes."""
+    top = max((int(s) for s in sizes), default=1)
+    return np.dtype(np.uint8 if top <= 256 else np.uint16 if top <= 65536 else np.int32)
+
+
 class NumpyBackend:
-    """:class:`~ptsynth.counting.backend.CountingBackend` over an in-memory encoded table."""
+    """:class:`~ptsynth.counting.backend.CountingBackend` over an in-memory encoded table.
+
+    ``occurrence``: each record's index among the identical records of the table it was first
+    read into (see :mod:`ptsynth.counting.prf`); computed on first use when not given, and
+    carried along by :meth:`split` so the keyed choices of a subset match its parent's.
+    """
 
     name = "numpy"
 
-    def __init__(self, table: EncodedTable) -> None:
+    def __init__(self, table: EncodedTable, *, occurrence: np.ndarray | None = None) -> None:
         self.table = table
         self.domains = table.domains
+        self._occurrence = occurrence
+        self._counter: BlockCounter | None = None
 
     def __repr__(self) -> str:
         return f"NumpyBackend({self.table.n_records} records x {self.table.n_columns} columns)"
 
+    # -- counts -----------------------------------------------------------------------------
     def record_count(self) -> int:
         return self.table.n_records
 
+    def _blocks(self) -> BlockCounter:
+        if self._counter is None:
+            codes = self.table.codes
+            self._counter = BlockCounter(
+                [codes[:, j] for j in range(codes.shape[1])], self.table.sizes
+            )
+        return self._counter
+
     def marginals(self, column_sets: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        return [marginal_counts(self.table, list(cols)) for cols in column_sets]
+        return self._blocks().marginals(column_sets)
 
     def present_attribute_histogram(self) -> np.ndarray:
         d = self.table.n_columns
-        return np.bincount(_present(self.table).sum(axis=1), minlength=d + 1)
+        return present_histogram(self.table.codes, self.domains, d)
 
     def recoded(
         self, maps: Sequence[np.ndarray], domains: Sequence[ColumnDomain]
@@ -76,88 +105,218 @@ class NumpyBackend:
         codes = self.table.codes
         if len(maps) != codes.shape[1] or len(domains) != codes.shape[1]:
             raise ValueError("one code map and one domain per column")
-        mapped = np.stack([np.asarray(maps[j])[codes[:, j]] for j in range(codes.shape[1])], axis=1)
-        return NumpyBackend(EncodedTable(mapped, tuple(domains)))
+        return NumpyBackend(EncodedTable(recode(codes, maps, domains), tuple(domains)))
 
     def combination_counter(
         self, max_attributes: int | None, rng: RandomSource | None
     ) -> NumpyCombinationCounter:
-        return NumpyCombinationCounter(self.table, max_attributes, rng)
+        key = None
+        if max_attributes is not None and max_attributes < self.table.n_columns:
+            if rng is None:
+                raise ValueError("a contribution bound needs a RandomSource")
+            key = prf.draw_key(rng)
+        return NumpyCombinationCounter(
+            self.table, max_attributes, key, self.occurrence if key is not None else None
+        )
+
+    # -- keyed subsets (holdout, evaluation sample) -------------------------------------------
+    @property
+    def occurrence(self) -> np.ndarray:
+        if self._occurrence is None:
+            words = prf.content_words(self.table.codes, self.table.sizes)
+            self._occurrence = prf.occurrence_index(words)
+        return self._occurrence
+
+    def record_hashes(self, key: tuple[int, int], purpose: int) -> np.ndarray:
+        """The keyed PRF value of every record (see :mod:`ptsynth.counting.prf`)."""
+        return prf.record_hash(key, self.table.codes, self.table.sizes, self.occurrence, purpose)
+
+    def split(
+        self, fraction: float, key: tuple[int, int]
+    ) -> tuple[NumpyBackend, NumpyBackend | None]:
+        """``(kept, holdout)``: each record goes to the holdout iff its keyed PRF value is below
+        ``fraction`` (Bernoulli, order-independent; see :mod:`ptsynth.counting.prf`)."""
+        if fraction <= 0:
+            return self, None
+        u = prf.to_unit(self.record_hashes(key, prf.PURPOSE_HOLDOUT))
+        hold = u < fraction
+        occ = self.occurrence
+        keep = np.flatnonzero(~hold)
+        out = np.flatnonzero(hold)
+        return (
+            NumpyBackend(self.table.take(keep), occurrence=occ[keep]),
+            NumpyBackend(self.table.take(out), occurrence=occ[out]),
+        )
+
+    def sample_table(self, max_records: int, key: tuple[int, int]) -> EncodedTable:
+        """At most ``max_records`` records chosen uniformly without replacement by their keyed
+        PRF values (the smallest), in table order; the whole table when it is small enough."""
+        n = self.table.n_records
+        if n <= max_records:
+            return self.table
+        h = self.record_hashes(key, prf.PURPOSE_EVALUATION)
+        pick = np.sort(smallest_hashes(h, max_records))
+        return self.table.take(pick)
 
 
-def _present(table: EncodedTable) -> np.ndarray:
+def smallest_hashes(h: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` smallest hashes (ties by index): any order."""
+    if k >= h.size:
+        return np.arange(h.size)
+    order = np.lexsort((np.arange(h.size), h))
+    return order[:k]
+
+
+def recode(codes: np.ndarray, maps: Sequence[np.ndarray], domains: Sequence[ColumnDomain]
+           ) -> np.ndarray:
+    """Column j's codes through ``maps[j]``, in the narrowest dtype of the new domains."""
+    dtype = narrow_dtype([d.size for d in domains])
+    out = np.empty(codes.shape, dtype=dtype)
+    for j in range(codes.shape[1]):
+        out[:, j] = np.asarray(maps[j]).astype(dtype)[codes[:, j]]
+    return out
+
+
+def present_mask(codes: np.ndarray, domains: Sequence[ColumnDomain]) -> np.ndarray:
     """Boolean (n, d): the record holds a (non-missing) value in the column."""
-    codes = np.asarray(table.codes)
+    codes = np.asarray(codes)
     present = np.ones(codes.shape, dtype=bool)
-    for j, dom in enumerate(table.domains):
+    for j, dom in enumerate(domains):
         if dom.allows_missing:
             present[:, j] = codes[:, j] != dom.missing_code
     return present
+
+
+def present_histogram(codes: np.ndarray, domains: Sequence[ColumnDomain], d: int) -> np.ndarray:
+    """``h[a]`` = records holding exactly ``a`` present attributes (chunked)."""
+    out = np.zeros(d + 1, dtype=np.int64)
+    for start in range(0, codes.shape[0], CHUNK_ROWS):
+        held = present_mask(codes[start:start + CHUNK_ROWS], domains).sum(axis=1)
+        out += np.bincount(held, minlength=d + 1)
+    return out
+
+
+def bounded_codes(
+    codes: np.ndarray, domains: Sequence[ColumnDomain], max_attributes: int | None,
+    key: tuple[int, int] | None, occurrence: np.ndarray | None,
+) -> np.ndarray:
+    """Codes with "absent" = ``len(labels)`` for every column and each record cut to at most
+    ``max_attributes`` present attributes.
+
+    A record holding more keeps the ``max_attributes`` present attributes with the smallest
+    keyed uniforms ``attribute_uniforms(SipHash_key(content ‖ occurrence ‖ bound))``: a
+    uniformly random subset, a deterministic function of the record (see
+    :mod:`ptsynth.counting.prf` for why this keeps the sensitivity and is order-independent).
+    """
+    n, d = codes.shape
+    absent = np.array([len(dom.labels) for dom in domains], dtype=np.int64)
+    dtype = narrow_dtype(absent + 1)
+    work = codes.astype(dtype)  # a missing code is len(labels): already "absent"
+    if max_attributes is None or max_attributes >= d or n == 0:
+        return work
+    if key is None or occurrence is None:
+        raise ValueError("a contribution bound needs a PRF key and occurrence indices")
+    sizes = [dom.size for dom in domains]
+    for start in range(0, n, CHUNK_ROWS):
+        stop = min(start + CHUNK_ROWS, n)
+        present = present_mask(codes[start:stop], domains)
+        over = np.flatnonzero(present.sum(axis=1) > max_attributes)
+        if not over.size:
+            continue
+        h = prf.record_hash(key, codes[start:stop][over], sizes,
+                            occurrence[start:stop][over], prf.PURPOSE_BOUND)
+        keys = prf.attribute_uniforms(h, d)
+        keys[~present[over]] = 2.0
+        drop = np.argsort(keys, axis=1, kind="stable")[:, max_attributes:]
+        rows = (start + over)[:, None]
+        work[rows, drop] = absent[drop].astype(dtype)
+    return work
 
 
 class NumpyCombinationCounter:
     """Combination counts over per-column codes in which "absent" is ``len(labels)``.
 
     Records with more than ``max_attributes`` present attributes keep a uniformly random subset
-    of that many (random keys from ``rng``, absent ones sorted last); the others are untouched.
+    of that many, chosen by a keyed PRF of the record (:func:`bounded_codes`); the others are
+    untouched.
     """
 
     def __init__(
-        self, table: EncodedTable, max_attributes: int | None, rng: RandomSource | None
+        self, table: EncodedTable, max_attributes: int | None, key: tuple[int, int] | None,
+        occurrence: np.ndarray | None,
     ) -> None:
-        codes = np.asarray(table.codes)
-        n, d = codes.shape
-        absent = np.array([len(dom.labels) for dom in table.domains], dtype=np.int64)
-        work = codes.astype(np.int64, copy=True)
-        if max_attributes is not None and max_attributes < d and n:
-            if rng is None:
-                raise ValueError("a contribution bound needs a RandomSource")
-            present = _present(table)
-            over = np.flatnonzero(present.sum(axis=1) > max_attributes)
-            if over.size:
-                keys = rng.uniform(over.size * d).reshape(over.size, d)
-                keys[~present[over]] = 2.0
-                drop = np.argsort(keys, axis=1)[:, max_attributes:]
-                work[over[:, None], drop] = absent[drop]
-        self.columns = [np.ascontiguousarray(work[:, j]) for j in range(d)]
-        self.radix = absent + 1
+        work = bounded_codes(table.codes, table.domains, max_attributes, key, occurrence)
+        self.columns = [np.ascontiguousarray(work[:, j]) for j in range(work.shape[1])]
+        self.radix = np.array([len(dom.labels) + 1 for dom in table.domains], dtype=np.int64)
+        self._blocks = BlockCounter(self.columns, self.radix)
 
     def combination_counts(self, columns: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, int]:
         """True counts of candidate combinations (rows of columns / codes, shape (N, ℓ)).
 
-        Loops over distinct column sets (never over records or cells): one cell key per record
-        per column set, counted with bincount (small product domains) or sorted keys (large
-        ones). Column sets sharing a prefix reuse the prefix key.
+        Column sets with small product domains are counted together, through the block
+        encoding (:class:`~ptsynth.counting.blocks.BlockCounter`); large ones one by one with
+        sorted cell keys. Never a loop over records or cells.
         """
-        cand_cols, cand_codes = np.asarray(columns), np.asarray(codes)
-        n_cand, ell = cand_cols.shape
-        out = np.zeros(n_cand, dtype=np.int64)
-        if n_cand == 0:
-            return out, 0
-        cols, radix = self.columns, self.radix
-        n_rec = cols[0].shape[0] if cols else 0
-        d = len(cols)
-        set_id = cell_key(cand_cols, [d] * ell)
-        order = np.argsort(set_id, kind="stable")
-        sid_sorted = set_id[order]
-        starts = np.flatnonzero(np.r_[True, sid_sorted[1:] != sid_sorted[:-1]])
-        ends = np.r_[starts[1:], n_cand]
-        prefix_cache: tuple[tuple[int, ...], np.ndarray] | None = None
-        for a, b in zip(starts, ends, strict=True):
-            idx = order[a:b]
-            cs = tuple(int(c) for c in cand_cols[idx[0]])
-            r = radix[list(cs)]
-            if prefix_cache is None or prefix_cache[0] != cs[:-1]:
-                pkey = cell_key([cols[c] for c in cs[:-1]], radix[list(cs[:-1])],
-                                prefix=np.zeros(n_rec, dtype=np.int64))
-                prefix_cache = (cs[:-1], pkey)
-            pcells = int(np.prod(r[:-1], dtype=np.int64))
-            key = cell_key([cols[cs[-1]]], [r[-1]], prefix=prefix_cache[1], prefix_cells=pcells)
-            ccell = cell_key(cand_codes[idx], r)
-            cells = check_cells(r)
-            if cells <= max(_DENSE_CELLS, 4 * n_rec):
-                out[idx] = np.bincount(key, minlength=cells)[ccell]
-            else:
-                skey = np.sort(key)
-                out[idx] = np.searchsorted(skey, ccell, "right") - np.searchsorted(skey, ccell, "left")
-        return out, len(starts)
+        return combination_counts(self._blocks, self.columns, self.radix, columns, codes)
+
+
+def combination_counts(
+    blocks: BlockCounter, cols: Sequence[np.ndarray], radix: np.ndarray, columns: np.ndarray,
+    codes: np.ndarray,
+) -> tuple[np.ndarray, int]:
+    """Counts of the candidate combinations: the shared implementation of every backend's
+    per-partition work (see :class:`NumpyCombinationCounter`)."""
+    cand_cols, cand_codes = np.asarray(columns), np.asarray(codes)
+    n_cand, ell = cand_cols.shape
+    out = np.zeros(n_cand, dtype=np.int64)
+    if n_cand == 0:
+        return out, 0
+    n_rec = cols[0].shape[0] if cols else 0
+    d = len(cols)
+    set_id = cell_key(cand_cols, [d] * ell)
+    order = np.argsort(set_id, kind="stable")
+    sid_sorted = set_id[order]
+    starts = np.flatnonzero(np.r_[True, sid_sorted[1:] != sid_sorted[:-1]])
+    ends = np.r_[starts[1:], n_cand]
+    dense: list[tuple[tuple[int, ...], np.ndarray]] = []
+    for a, b in zip(starts, ends, strict=True):
+        idx = order[a:b]
+        cs = tuple(int(c) for c in cand_cols[idx[0]])
+        r = radix[list(cs)]
+        cells = check_cells(r)
+        if cells <= max(_DENSE_CELLS, 4 * n_rec):
+            dense.append((cs, idx))
+            continue
+        key = cell_key([cols[c] for c in cs], r)
+        ccell = cell_key(cand_codes[idx], r)
+        skey = np.sort(key)
+        out[idx] = np.searchsorted(skey, ccell, "right") - np.searchsorted(skey, ccell, "left")
+    # dense column sets: many per pass, in batches that bound the memory of the tables
+    batch: list[tuple[tuple[int, ...], np.ndarray]] = []
+    cells_in_batch = 0
+
+    def flush() -> None:
+        tables = blocks.marginals([cs for cs, _ in batch])
+        for (cs, idx), table in zip(batch, tables, strict=True):
+            out[idx] = table.ravel()[cell_key(cand_codes[idx], radix[list(cs)])]
+        batch.clear()
+
+    for cs, idx in dense:
+        cells = int(np.prod(radix[list(cs)]))
+        if batch and cells_in_batch + cells > _BATCH_CELLS:
+            flush()
+            cells_in_batch = 0
+        batch.append((cs, idx))
+        cells_in_batch += cells
+    if batch:
+        flush()
+    return out, len(starts)
+
+
+__all__ = [
+    "NumpyBackend",
+    "NumpyCombinationCounter",
+    "bounded_codes",
+    "dense_counts",
+    "marginal_counts",
+]

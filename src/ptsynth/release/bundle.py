@@ -295,9 +295,16 @@ class Bundle:
 
     @cached_property
     def synthetic_table(self) -> EncodedTable:
-        """The synthetic records encoded over the release's public domains."""
-        return encode_released(self.synthetic_strings, self.schema,
-                               label=str(self.path / SYNTHETIC))
+        """The synthetic records encoded over the release's public domains.
+
+        Streamed from the file block by block (memory: the codes) unless some public label
+        starts like a formula (then the file holds neutralised cells, read through
+        :attr:`synthetic_strings`): ten million records as Python strings take gigabytes.
+        """
+        path = self.path / SYNTHETIC
+        if "synthetic_strings" in self.__dict__ or _neutralised_labels(self.schema):
+            return encode_released(self.synthetic_strings, self.schema, label=str(path))
+        return encode_released(path, self.schema, label=str(path))
 
     def sdv_metadata(self) -> Any:
         """The SDV ``Metadata`` of the synthetic records (``metadata.json``; needs
@@ -366,7 +373,15 @@ def read_public_csv(path: Path) -> pd.DataFrame:
     return restore(frame)
 
 
-def encode_released(frame: pd.DataFrame, schema: Schema, *, label: str) -> EncodedTable:
+def _neutralised_labels(schema: Schema) -> bool:
+    """Whether a released cell may carry a formula-neutralising apostrophe."""
+    from ptsynth.spreadsheet import is_formula_like
+
+    return any(is_formula_like(str(v)) for c in schema.released().columns
+               for v in (c.values or ()))
+
+
+def encode_released(frame: pd.DataFrame | Path, schema: Schema, *, label: str) -> EncodedTable:
     """Released records (strings in the input's shape) encoded over ``schema``'s public domains
     (see :meth:`Schema.released`): the same codes the release had."""
     from ptsynth.ingest import read_records

@@ -115,6 +115,9 @@ def input_hmac(data: Any, key: bytes) -> dict[str, str]:
         digest.update(rows.digest())
         kind = "Arrow table"
         covers = "the table's values (see ptsynth.ingest.sources.RowsDigest)"
+    elif not Path(data).is_file():  # a Spark source (a folder of files, table:<name>, a URL)
+        return {"kind": "spark source", "hmac_sha256": None,  # type: ignore[dict-item]
+                "key": "not computed: the input was read by Spark where it lies"}
     else:
         with open(data, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

@@ -39,7 +39,7 @@ import pandas as pd
 
 from ptsynth.aggregates import AggregateRelease
 from ptsynth.config import ReleaseConfig
-from ptsynth.counting import NumpyBackend
+from ptsynth.counting import CountingBackend, NumpyBackend, RecordBackend, prf
 from ptsynth.errors import ConfigError, InputError, PtsynthError, SynthesisError, Terminated
 from ptsynth.ingest import read_records
 from ptsynth.privacy import (
@@ -68,7 +68,6 @@ from ptsynth.release.bundle import (
 from ptsynth.release.dp_bins import plan_dp_bins, read_schema, resolve_dp_bins
 from ptsynth.release.manifest import build_manifest, json_default
 from ptsynth.release.protect import Redraw, check_k_anonymity, enforce_k_anonymity, model_redraw
-from ptsynth.spreadsheet import neutralise
 from ptsynth.synth import persist, registry
 from ptsynth.synth.base import Synthesizer
 from ptsynth.table import EncodedTable
@@ -146,6 +145,16 @@ def prepare(
     return cfg
 
 
+def with_backend(cfg: ReleaseConfig, backend: str) -> ReleaseConfig:
+    """The config with ``[dataset.backend] name`` replaced (``--backend``)."""
+    from ptsynth.config import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"must be one of {', '.join(BACKENDS)}", key="--backend")
+    return replace(cfg, dataset=replace(cfg.dataset, backend=replace(cfg.dataset.backend,
+                                                                     name=backend)))
+
+
 def plan(
     config: str | Path | ReleaseConfig,
     *,
@@ -214,21 +223,49 @@ def _warnings(cfg: ReleaseConfig, rng: RandomSource, seed: int | None,
 # 3-7. the steps that touch records, then post-processing
 # ---------------------------------------------------------------------------------------------
 def read(data: str | Path | pd.DataFrame | Any, cfg: ReleaseConfig,
-         progress: ProgressReporter = SILENT) -> EncodedTable:
+         progress: ProgressReporter = SILENT) -> EncodedTable | RecordBackend:
     """Validated, encoded records (InputError names file / row / column / rule, never a value).
-    DP-bins columns come on their public candidate grid (see :func:`resolve_dp_bins`)."""
+    DP-bins columns come on their public candidate grid (see :func:`resolve_dp_bins`).
+
+    With ``[dataset.backend] name = "spark"`` the records are read, encoded and merged by Spark
+    where they lie and stay there (:mod:`ptsynth.ingest.spark`): the result is a
+    :class:`~ptsynth.counting.spark_backend.SparkBackend`, asked only for counts.
+    """
     label = str(data) if isinstance(data, (str, Path)) else None
+    if cfg.dataset.backend.name == "spark":
+        return _read_spark(data, cfg, label, progress)
     table = read_records(data, read_schema(cfg.schema), file_label=label, progress=progress)
     if table.n_records < 2:
         raise InputError("too few records for a release (need at least 2 persons)", file=label)
     return table
 
 
+def _read_spark(data: Any, cfg: ReleaseConfig, label: str | None,
+                progress: ProgressReporter) -> RecordBackend:
+    from ptsynth.ingest.spark import SparkSettings, read_spark, spark_session
+
+    if not isinstance(data, (str, Path)):
+        raise InputError("the Spark backend reads a path or table:<name>, not an in-memory table")
+    if cfg.schema.dp_bin_columns:
+        raise ConfigError("bins = \"dp-quantiles\" is not supported on the Spark backend yet "
+                          "(declare public bin edges, or use the local backend)",
+                          key="[dataset.backend]")
+    b = cfg.dataset.backend
+    spark = spark_session(SparkSettings(master=b.master, conf=dict(b.conf),
+                                        partitions=b.partitions))
+    with progress.task("read", "reading and validating records (Spark)", unit="rows"):
+        records = read_spark(str(data), cfg.schema, spark, file_label=label,
+                             partitions=b.partitions)
+    if records.record_count() < 2:
+        raise InputError("too few records for a release (need at least 2 persons)", file=label)
+    return records
+
+
 def split_holdout(
-    table: EncodedTable, fraction: float, rng: RandomSource
-) -> tuple[EncodedTable, EncodedTable | None]:
+    records: RecordBackend | EncodedTable, fraction: float, rng: RandomSource
+) -> tuple[RecordBackend, RecordBackend | None]:
     """``(measured, holdout)``: each person is kept out **independently** with probability
-    ``fraction`` (Bernoulli draws from ``rng``).
+    ``fraction``.
 
     Why Bernoulli and not a fixed-size share: with a fixed number of held-out persons, adding
     one person can push another into the holdout, so neighbouring datasets' measured sets differ
@@ -237,11 +274,16 @@ def split_holdout(
     measured set of ``D + x`` is that of ``D``, plus ``x`` with probability ``1 − fraction``
     (``tests/release/test_holdout_privacy.py`` computes the exact loss). The holdout is never
     measured nor released; it only serves the private evaluation.
+
+    The draw for a person is a keyed PRF of their record and its occurrence index among
+    identical records (key from ``rng``; :mod:`ptsynth.counting.prf`): independent across
+    persons like a fresh uniform each, but not tied to the order records are stored in, so
+    every backend (numpy, Spark) holds out the same persons.
     """
+    records = NumpyBackend(records) if isinstance(records, EncodedTable) else records
     if fraction <= 0:
-        return table, None
-    out = rng.uniform(table.n_records) < fraction
-    return table.take(np.flatnonzero(~out)), table.take(np.flatnonzero(out))
+        return records, None
+    return records.split(fraction, prf.draw_key(rng))
 
 
 def holdout_statement(fraction: float) -> str | None:
@@ -253,11 +295,12 @@ def holdout_statement(fraction: float) -> str | None:
             f"the release describes about {1 - fraction:.0%} of the records")
 
 
-def measure(cfg: ReleaseConfig, train: EncodedTable, accountant: Accountant,
+def measure(cfg: ReleaseConfig, train: CountingBackend | EncodedTable, accountant: Accountant,
             progress: ProgressReporter = SILENT) -> Synthesizer:
     """Fit the configured synthesizer: the only step that spends budget."""
     synth = cfg.release.create_synthesizer(structural_zeros=cfg.schema.structural_zeros)
-    synth.fit(NumpyBackend(train), accountant, progress=progress)
+    train = NumpyBackend(train) if isinstance(train, EncodedTable) else train
+    synth.fit(train, accountant, progress=progress)
     refuse_if_noise_dominates(int(max(round(synth.dp_record_count), 1)), accountant)
     return synth
 
@@ -336,16 +379,42 @@ def protect(
 
 def evaluate_privately(
     cfg: ReleaseConfig,
-    train: EncodedTable,
+    train: RecordBackend | EncodedTable,
     synthetic: EncodedTable,
-    holdout: EncodedTable | None,
+    holdout: RecordBackend | EncodedTable | None,
     aggregates: AggregateRelease,
     ledger: Ledger,
     progress: ProgressReporter = SILENT,
 ) -> dict[str, Any]:
-    """Utility and disclosure risk against the real records: for the data steward only."""
-    from ptsynth.evaluate import evaluate
+    """Utility and disclosure risk against the real records: for the data steward only.
 
+    Above :data:`~ptsynth.evaluate.sampling.EVAL_MAX_RECORDS` records of a kind, on a uniform
+    random sample of that many, with the sampling error stated in the report's
+    ``evaluation_sample`` section (:mod:`ptsynth.evaluate.sampling`).
+    """
+    from ptsynth.evaluate import evaluate
+    from ptsynth.evaluate.sampling import EVAL_MAX_RECORDS, evaluation_key, sampling_section
+
+    seed, cap = 0, EVAL_MAX_RECORDS
+    key = evaluation_key(seed)
+    train_b = NumpyBackend(train) if isinstance(train, EncodedTable) else train
+    hold_b = NumpyBackend(holdout) if isinstance(holdout, EncodedTable) else holdout
+    real = train_b.sample_table(cap, key)
+    held = None if hold_b is None else hold_b.sample_table(cap, key)
+    synth = NumpyBackend(synthetic).sample_table(cap, key)
+    section = sampling_section(
+        real, train_b.record_count(), synth, synthetic.n_records, held,
+        None if hold_b is None else hold_b.record_count(), seed=seed, max_records=cap,
+    )
+    report = _evaluate_tables(cfg, real, synth, held, aggregates, ledger, seed, evaluate,
+                              progress)
+    report["evaluation_sample"] = section
+    return report
+
+
+def _evaluate_tables(cfg: ReleaseConfig, train: EncodedTable, synthetic: EncodedTable,
+                     holdout: EncodedTable | None, aggregates: AggregateRelease, ledger: Ledger,
+                     seed: int, evaluate: Any, progress: ProgressReporter) -> dict[str, Any]:
     return evaluate(
         train,
         synthetic,
@@ -357,7 +426,7 @@ def evaluate_privately(
         ledger=ledger.to_dict(),
         reporting_length=cfg.release.reporting_length,
         k=cfg.release.k,
-        seed=0,
+        seed=seed,
         progress=progress,
     )
 
@@ -415,6 +484,7 @@ def release(
     synthesizer: str | None = None,
     rows: int | None = None,
     seed: int | None = None,
+    backend: str | None = None,
     evaluate_release: bool = True,
     overwrite: bool = False,
     allow_unconfirmed_domains: bool = False,
@@ -441,11 +511,14 @@ def release(
         allow_unconfirmed_domains: run although the config's domains were proposed from the
             data and not confirmed public; the bundle is then marked NOT FOR RELEASE. Without
             it such a config is refused (seeded test runs excepted, also NOT FOR RELEASE).
+        backend: ``"local"`` or ``"spark"``: overrides ``[dataset.backend] name``.
         progress: a :class:`~ptsynth.progress.ProgressReporter` or a callback receiving
             :class:`~ptsynth.progress.ProgressEvent` s, one task per step.
     """
     progress = reporter(progress)
     cfg = prepare(config, epsilon=epsilon, delta=delta, k=k, synthesizer=synthesizer, rows=rows)
+    if backend is not None:
+        cfg = with_backend(cfg, backend)
     if data is None:
         if cfg.dataset.source is None:
             raise ConfigError("no records given and the config has no [dataset.source]", key="data")
@@ -491,10 +564,10 @@ def release(
     return result
 
 
-def private_notes(cfg: ReleaseConfig, table: EncodedTable) -> list[str]:
+def private_notes(cfg: ReleaseConfig, table: EncodedTable | CountingBackend) -> list[str]:
     """Facts for the steward only (terminal and private report, never a public file)."""
     notes = []
-    summary = table.summary
+    summary = getattr(table, "summary", None)  # a Spark source keeps no ingest summary
     if summary is not None:
         notes += summary.outside_domain_lines()
     if summary is not None and summary.rows_without_id:
@@ -509,7 +582,7 @@ def private_notes(cfg: ReleaseConfig, table: EncodedTable) -> list[str]:
 
 
 def _release_steps(
-    cfg: ReleaseConfig, data: Any, table: EncodedTable, writer: BundleWriter,
+    cfg: ReleaseConfig, data: Any, table: EncodedTable | CountingBackend, writer: BundleWriter,
     accountant: Accountant, rng: RandomSource, seed: int | None, warnings: list[str],
     notes: list[str], evaluate_release: bool, progress: ProgressReporter, release_id: str,
 ) -> Release:
@@ -535,7 +608,7 @@ def _release_steps(
         aggregates_source = "measured with DP (per-length discrete Gaussian noise)"
 
     task = progress.start("write", "writing the bundle")
-    neutralise(cfg.schema.decode(synthetic)).to_csv(writer.path(SYNTHETIC), index=False)
+    cfg.schema.write_csv(synthetic, writer.path(SYNTHETIC))  # neutralised, in row chunks
     synthetic_frame = cfg.schema.decode(synthetic, typed=True)  # typed: no formula can run
     synthetic_frame.to_parquet(writer.path(SYNTHETIC_PARQUET), index=False)
     writer.path(SDV_METADATA).write_text(json.dumps(
@@ -591,10 +664,10 @@ def _release_section(
     cfg: ReleaseConfig,
     release_id: str,
     provenance_key: bytes,
-    train: EncodedTable,
-    holdout: EncodedTable | None,
+    train: CountingBackend,
+    holdout: CountingBackend | None,
     synthetic: EncodedTable,
-    table: EncodedTable,
+    table: EncodedTable | CountingBackend,
     aggregates: AggregateRelease,
     protection: dict[str, Any],
     synth: Synthesizer,
@@ -615,10 +688,10 @@ def _release_section(
         },
         "release": {
             "sizes": {
-                "real_records": train.n_records,
-                "holdout_records": 0 if holdout is None else holdout.n_records,
+                "real_records": train.record_count(),
+                "holdout_records": 0 if holdout is None else holdout.record_count(),
                 "synthetic_records": synthetic.n_records,
-                "columns": table.n_columns,
+                "columns": len(table.domains),
                 "aggregate_combinations": aggregates.by_length(),
             },
             "protection": protection,

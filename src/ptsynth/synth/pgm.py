@@ -102,6 +102,8 @@ from ptsynth.synth.graphical.selection import (
 from ptsynth.synth.options import build_options, is_int, is_number, options_dict, require
 from ptsynth.table import ColumnDomain, EncodedTable
 
+#: Cells of exact candidate marginals counted up front, in one backend call (int64: 256 MB).
+PREFETCH_CELLS = 2**25
 #: Share of each round's budget spent on selecting (AIM: 0.1); the rest measures.
 SELECTION_SHARE = 0.1
 #: Ways to split the 1-way budget over the columns (see :func:`budget_split`).
@@ -522,7 +524,12 @@ class PGMSynthesizer:
         member = np.zeros((len(cands), d), dtype=bool)
         for i, r in enumerate(cands):
             member[i, list(r)] = True
-        data_answers: dict[Clique, np.ndarray] = {}  # private: used only by the mechanisms
+        # Exact data marginals, private: used only by the mechanisms. Counted in as few passes
+        # as the backend can (all candidates at once when they fit in memory), never one pass
+        # per candidate and round.
+        data_answers: dict[Clique, np.ndarray] = {(j,): oneway_counts[j] for j in range(d)}
+        if split.rounds_rho > 0:
+            _count_missing(model_data, cands, data_answers, sizes, limit=PREFETCH_CELLS)
         records: list[RoundRecord] = []
         task = progress.start("measure", "adaptive rounds: select and measure marginals",
                               total=split.rounds, unit="rounds")
@@ -546,16 +553,10 @@ class PGMSynthesizer:
                 )
                 if eligible.size == 0:
                     break
-                answers = []
-                for i in eligible:
-                    r = cands[i]
-                    if r not in data_answers:
-                        data_answers[r] = (
-                            oneway_counts[r[0]]
-                            if len(r) == 1
-                            else model_data.marginals([r])[0]
-                        )
-                    answers.append(self._model_answer(model, r, compressions, merged_obs))
+                _count_missing(model_data, [cands[i] for i in eligible], data_answers, sizes)
+                answers = [
+                    self._model_answer(model, cands[i], compressions, merged_obs) for i in eligible
+                ]
                 score = np.array(
                     [
                         cand_w[i]
@@ -705,13 +706,19 @@ class PGMSynthesizer:
         assert self.model_ is not None
         model_codes = sample_records(self.model_.marginals, n, rng, balanced=self.options.balanced)
         d = len(self.domains_)
-        cols = []
+        model_sizes = [c.size for c in self.compression_]
+        top = max((dom.size for dom in self.domains_), default=1)
+        codes = np.empty((n, d), dtype=np.uint8 if top <= 256 else
+                         np.uint16 if top <= 65536 else np.int64)
         for j in range(d):
             # Balanced over the record's other model columns, random order of significance.
             others = [v for v in rng.permutation(d).tolist() if v != j]
-            keys = model_codes[:, others] if self.options.balanced else None
-            cols.append(self.compression_[j].expand(model_codes[:, j], rng, keys))
-        return np.stack(cols, axis=1) if cols else np.zeros((n, 0), dtype=np.int64)
+            comp = self.compression_[j]
+            keys = ([model_codes[:, v] for v in others]
+                    if self.options.balanced and comp.compressed else None)
+            codes[:, j] = comp.expand(model_codes[:, j], rng, keys,
+                                      [model_sizes[v] for v in others])
+        return codes
 
     # ------------------------------------------------------------------------------------
     def _resolve_workload(self, names: Sequence[str]) -> list[Clique]:
@@ -789,7 +796,8 @@ class PGMSynthesizer:
         ok = test
         if test.size:
             base = sorted({m.clique for m in measured} | set(self.zero_tables_))
-            totals = triangulated_sizes(sizes, base, [cands[i] for i in test])
+            totals = triangulated_sizes(sizes, base, [cands[i] for i in test],
+                                        limit=limit)
             ok = test[totals <= limit]
         return np.union1d(np.flatnonzero(inside), ok).astype(np.int64), int(test.size)
 
@@ -887,6 +895,24 @@ def _pooled(
     weights = np.array([1.0 / s**2 for _, s in observations])
     pooled = sum(w * y for w, (y, _) in zip(weights, observations, strict=True)) / weights.sum()
     return replace(comp, merged_noisy=np.asarray(pooled, dtype=np.float64))
+
+
+def _count_missing(
+    data: CountingBackend, sets: Sequence[Clique], answers: dict[Clique, np.ndarray],
+    sizes: Sequence[int], *, limit: float | None = None,
+) -> None:
+    """Add the exact marginals of the ``sets`` not yet in ``answers``, in one backend call
+    (or, with ``limit``, as many as fit in ``limit`` cells; the rest are counted later)."""
+    todo = [r for r in dict.fromkeys(sets) if r not in answers]
+    if limit is not None:
+        total = 0.0
+        for k, r in enumerate(todo):
+            total += _cells(r, sizes)
+            if total > limit:
+                todo = todo[:k]
+                break
+    if todo:
+        answers.update(zip(todo, data.marginals(todo), strict=True))
 
 
 def _cells(clique: Clique, sizes: Sequence[int]) -> float:

@@ -10,6 +10,7 @@ shared by its members.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,27 +99,38 @@ class ColumnCompression:
         return values, sig
 
     def expand(
-        self, model_codes: np.ndarray, rng: RandomSource, keys: np.ndarray | None = None
+        self, model_codes: np.ndarray, rng: RandomSource,
+        keys: np.ndarray | Sequence[np.ndarray] | None = None,
+        key_sizes: Sequence[int] | None = None,
     ) -> np.ndarray:
         """Original codes for model codes; merged-cell records drawn over the merged values.
 
-        ``keys`` (one row per record, e.g. the record's other columns): spread the merged
-        values over the bucket's records in a balanced order of those keys (see
+        ``keys`` (code columns, one value per record, e.g. the record's other columns, with
+        their ``key_sizes``): spread the merged values over the bucket's records in a balanced
+        order of those keys (see
         :func:`~ptsynth.synth.graphical.sampling.stratified_draw`), not at random.
         """
+        dtype = np.uint8 if self.forward.size <= 256 else (
+            np.uint16 if self.forward.size <= 65536 else np.int64)
         if not self.compressed:
-            return model_codes.astype(np.int64, copy=False)
-        out = np.empty(model_codes.shape[0], dtype=np.int64)
+            return model_codes.astype(dtype, copy=False)
+        out = np.empty(model_codes.shape[0], dtype=dtype)
         in_bucket = model_codes == self.kept.size
         out[~in_bucket] = self.kept[model_codes[~in_bucket]]
-        m = int(in_bucket.sum())
+        rows = np.flatnonzero(in_bucket)
+        m = int(rows.size)
         if m:
-            perm = rng.permutation(m)
-            sub = None if keys is None else keys[np.flatnonzero(in_bucket)[perm]]
+            if keys is None:
+                rows = rows[rng.permutation(m)]
+                sub = None
+            else:  # ties on every key are identical records: no shuffle needed
+                if isinstance(keys, np.ndarray):
+                    keys = [keys[:, j] for j in range(keys.shape[1])]
+                sub = [np.asarray(c)[rows] for c in keys]
             draws = stratified_draw(
-                self.merged_probs[None, :], np.zeros(m, dtype=np.int64), rng, sub
+                self.merged_probs[None, :], np.zeros(m, dtype=np.int64), rng, sub, key_sizes
             )
-            out[np.flatnonzero(in_bucket)[perm]] = self.merged[draws]
+            out[rows] = self.merged[draws]
         return out
 
 

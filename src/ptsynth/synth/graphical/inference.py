@@ -241,33 +241,126 @@ class CliqueMarginals:
 
 
 def _contract(operands: list[tuple[Clique, np.ndarray]], out: Clique) -> np.ndarray:
-    """Sum of the product of tables over all variables not in ``out`` (one einsum).
+    """Sum of the product of tables over all variables not in ``out``.
 
-    ``optimize="greedy"`` turns pairwise contractions into BLAS matrix products, so a sum
-    over a separator never materialises the separator-by-output product table.
+    Pairwise, in numpy's greedy order (``np.einsum_path``), each pair as one batched matrix
+    product (BLAS), so a sum over a separator never materialises the separator-by-output
+    product table. The plan (path, axis permutations, reshapes) depends only on the public
+    structure (variable indices and table shapes) and recurs across candidates and rounds, so
+    it is built once and memoised: executing it is a handful of numpy calls, where ``einsum``
+    re-plans (parses and validates the path) on every call.
     """
     if len(operands) == 1 and operands[0][0] == out:
         return operands[0][1]
-    union = sorted(set().union(*[set(v) for v, _ in operands]))
-    if len(union) > 52:
-        raise ValueError("factor too wide for einsum")
-    local = {v: i for i, v in enumerate(union)}
-    args: list = []
-    for v, t in operands:
-        args += [t, [local[x] for x in v]]
-    if len(operands) == 1:
-        return np.einsum(*args, [local[x] for x in out])
-    # The greedy path search costs more than the contraction on small tables; the same
-    # (variables, shapes) recur across candidates and rounds, so the path is memoised
-    # (public structure only: variable indices and table shapes).
     key = (tuple(v for v, _ in operands), tuple(t.shape for _, t in operands), out)
-    path = _PATHS.get(key)
-    if path is None:
-        path = np.einsum_path(*args, [local[x] for x in out], optimize="greedy")[0]
-        if len(_PATHS) < _MAX_PATHS:
-            _PATHS[key] = path
-    return np.einsum(*args, [local[x] for x in out], optimize=path)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _plan(operands, out)
+        if len(_PLANS) < _MAX_PLANS:
+            _PLANS[key] = plan
+    tables = [t for _, t in operands]
+    for step in plan.steps:
+        taken = [tables[k] for k in step.positions]
+        tables = [t for k, t in enumerate(tables) if k not in step.positions]
+        tables.append(step.run(taken))
+    result = tables[0]
+    if plan.final_sum:
+        result = result.sum(axis=plan.final_sum)
+    return np.transpose(result, plan.final_order) if plan.final_order is not None else result
 
 
-_PATHS: dict[tuple, list] = {}
-_MAX_PATHS = 200_000
+class _PairStep:
+    """Contract two tables: sum axes only one side holds, then one batched matmul."""
+
+    def __init__(self, va: Clique, vb: Clique, keep: set[int], sizes: dict[int, int]) -> None:
+        self.drop_a = tuple(i for i, v in enumerate(va) if v not in vb and v not in keep)
+        self.drop_b = tuple(i for i, v in enumerate(vb) if v not in va and v not in keep)
+        a = [v for v in va if v in vb or v in keep]
+        b = [v for v in vb if v in va or v in keep]
+        batch = [v for v in a if v in b and v in keep]
+        contract = [v for v in a if v in b and v not in keep]
+        only_a = [v for v in a if v not in b]
+        only_b = [v for v in b if v not in a]
+        self.perm_a = tuple(a.index(v) for v in batch + only_a + contract)
+        self.perm_b = tuple(b.index(v) for v in batch + contract + only_b)
+
+        def size(vs: list[int]) -> int:
+            return int(np.prod([sizes[v] for v in vs], dtype=np.int64))
+
+        self.shape_a = (size(batch), size(only_a), size(contract))
+        self.shape_b = (size(batch), size(contract), size(only_b))
+        self.out_vars: Clique = tuple(batch + only_a + only_b)
+        self.out_shape = tuple(sizes[v] for v in self.out_vars)
+
+    def run(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.drop_a:
+            a = a.sum(axis=self.drop_a)
+        if self.drop_b:
+            b = b.sum(axis=self.drop_b)
+        a = np.transpose(a, self.perm_a).reshape(self.shape_a)
+        b = np.transpose(b, self.perm_b).reshape(self.shape_b)
+        return np.matmul(a, b).reshape(self.out_shape)
+
+
+class _Step:
+    """One contraction of numpy's path: its tables (folded pairwise), or a sum of one table."""
+
+    def __init__(self, positions: tuple[int, ...], fold: list[_PairStep], vars_: Clique,
+                 keep: set[int]) -> None:
+        self.positions, self.fold = positions, fold
+        self.out_vars: Clique = tuple(v for v in vars_ if v in keep) if not fold else vars_
+        self.sum_axes = tuple(i for i, v in enumerate(vars_) if v not in keep) if not fold else ()
+
+    def run(self, tables: list[np.ndarray]) -> np.ndarray:
+        if not self.fold:
+            return tables[0].sum(axis=self.sum_axes) if self.sum_axes else tables[0]
+        out = tables[0]
+        for step, other in zip(self.fold, tables[1:], strict=True):
+            out = step.run(out, other)
+        return out
+
+
+class _Plan:
+    def __init__(self, steps: list[_PairStep], final_sum: tuple[int, ...],
+                 final_order: tuple[int, ...] | None) -> None:
+        self.steps, self.final_sum, self.final_order = steps, final_sum, final_order
+
+
+def _plan(operands: list[tuple[Clique, np.ndarray]], out: Clique) -> _Plan:
+    sizes: dict[int, int] = {}
+    for v, t in operands:
+        sizes.update(zip(v, t.shape, strict=True))
+    steps: list[_Step] = []
+    vars_list = [tuple(v) for v, _ in operands]
+    if len(operands) > 1:
+        union = sorted(sizes)
+        if len(union) > 52:
+            raise ValueError("factor too wide for einsum")
+        local = {v: i for i, v in enumerate(union)}
+        args: list = []
+        for v, t in operands:
+            args += [t, [local[x] for x in v]]
+        path = np.einsum_path(*args, [local[x] for x in out], optimize="greedy")[0][1:]
+        for contraction in path:
+            idx = sorted(contraction)
+            taken = [vars_list[k] for k in idx]
+            rest = [vars_list[k] for k in range(len(vars_list)) if k not in idx]
+            keep = set(out).union(*[set(v) for v in rest])
+            fold: list[_PairStep] = []
+            current = taken[0]
+            for k, other in enumerate(taken[1:], start=1):
+                later = set().union(*[set(v) for v in taken[k + 1:]])
+                step = _PairStep(current, other, keep | later, sizes)
+                fold.append(step)
+                current = step.out_vars
+            steps.append(_Step(tuple(idx), fold, current, keep))
+            vars_list = rest + [steps[-1].out_vars]
+    final = vars_list[0]
+    final_sum = tuple(i for i, v in enumerate(final) if v not in out)
+    kept = [v for v in final if v in out]
+    order = tuple(kept.index(v) for v in out)
+    return _Plan(steps, final_sum, order if order != tuple(range(len(order))) else None)
+
+
+_PLANS: dict[tuple, _Plan] = {}
+_MAX_PLANS = 200_000

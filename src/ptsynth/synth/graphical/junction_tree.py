@@ -106,7 +106,7 @@ def _eliminate(adj: np.ndarray, log_sizes: np.ndarray, heuristic: str) -> tuple[
         af = a.astype(np.float32)  # exact for counts below 2**24; half the matmul cost
         logw = af @ log_sizes + log_sizes  # log cells of the clique eliminating v would form
         if heuristic == "min_fill":
-            deg = af.sum(axis=2)
+            deg = np.count_nonzero(a, axis=2).astype(np.float32)
             tri = np.einsum("mij,mij->mi", af @ af, af)  # diag(A^3): 2 x edges among neighbours
             fill = 0.5 * (deg * deg - deg - tri)
             score = fill + logw / scale
@@ -123,13 +123,28 @@ def _eliminate(adj: np.ndarray, log_sizes: np.ndarray, heuristic: str) -> tuple[
         a[rows, v, :] = False
         a[rows, :, v] = False
         alive[rows, v] = False
-    # C_k is maximal unless an earlier elimination clique contains it.
-    contained = ~np.any(elim[:, :, None, :] & ~elim[:, None, :, :], axis=3)  # [m, k, j]: C_k ⊆ C_j
+    # C_k is maximal unless an earlier elimination clique contains it: on bit sets (one word
+    # per clique up to 64 variables), C_k ⊆ C_j iff C_k & ~C_j == 0.
+    contained = _contained(elim)  # [m, k, j]: C_k ⊆ C_j
     earlier = np.tril(np.ones((d, d), dtype=bool), k=-1)  # j < k
     maximal = ~np.any(contained & earlier[None, :, :], axis=2)
     cells = np.rint(np.exp(elim.astype(np.float64) @ log_sizes))
     total = np.sum(np.where(maximal, cells, 0.0), axis=1)
     return elim, total
+
+
+def _contained(elim: np.ndarray) -> np.ndarray:
+    """``[m, k, j]``: elimination clique k of graph m is a subset of clique j."""
+    m, d, _ = elim.shape
+    words = (d + 63) // 64
+    padded = np.zeros((m, d, words * 64), dtype=bool)
+    padded[:, :, :d] = elim
+    bits = np.packbits(padded, axis=2, bitorder="little").view(np.uint64)  # (m, d, words)
+    out = np.ones((m, d, d), dtype=bool)
+    for w in range(words):
+        b = bits[:, :, w]
+        out &= (b[:, :, None] & ~b[:, None, :]) == 0
+    return out
 
 
 def _maximal_cliques(elim: np.ndarray) -> list[Clique]:
@@ -143,12 +158,15 @@ def _maximal_cliques(elim: np.ndarray) -> list[Clique]:
 
 
 def triangulated_sizes(
-    sizes: Sequence[int], base: Sequence[Sequence[int]], extra: Sequence[Sequence[int]]
+    sizes: Sequence[int], base: Sequence[Sequence[int]], extra: Sequence[Sequence[int]],
+    *, limit: float | None = None,
 ) -> np.ndarray:
     """Total junction-tree size of ``base + [e]`` for every ``e`` in ``extra`` (float64, (m,)).
 
     Uses the better of the min-fill and min-weight triangulations, exactly as
     :func:`build_junction_tree` does, so the size predicted here is the size built there.
+    With ``limit``, only whether a size is ``<= limit`` is exact: graphs whose min-fill size is
+    already within it skip the min-weight triangulation (their value is the min-fill size).
     """
     d = len(sizes)
     log_sizes = np.log(np.asarray(sizes, dtype=np.float64))
@@ -163,8 +181,11 @@ def triangulated_sizes(
             adj[i][np.ix_(idx, idx)] = True
         adj &= ~np.eye(d, dtype=bool)[None]
         _, t1 = _eliminate(adj, log_sizes, "min_fill")
-        _, t2 = _eliminate(adj, log_sizes, "min_weight")
-        out[start : start + len(chunk)] = np.minimum(t1, t2)
+        todo = np.flatnonzero(t1 > limit) if limit is not None else np.arange(len(chunk))
+        if todo.size:
+            _, t2 = _eliminate(adj[todo], log_sizes, "min_weight")
+            t1[todo] = np.minimum(t1[todo], t2)
+        out[start : start + len(chunk)] = t1
     return out
 
 
