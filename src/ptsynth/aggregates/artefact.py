@@ -336,11 +336,20 @@ class AggregateRelease:
         record_count = None
         rows: dict[int, list[list[int]]] = {ell: [] for ell in range(1, L + 1)}
         counts: dict[int, list[int]] = {ell: [] for ell in range(1, L + 1)}
-        for sel, cnt in zip(frame["selections"].astype(str), frame["protected_count"], strict=True):
+        # With no ";" inside an attribute string, a selection splits into its attributes.
+        plain = not any(";" in s for s in ids)
+        for sel, cnt in zip(frame["selections"].astype(str), frame["protected_count"].tolist(),
+                            strict=True):
             if sel == RECORD_COUNT_ROW:
                 record_count = int(cnt)
                 continue
-            attrs = _parse_selection(sel, ids)
+            if plain:
+                try:
+                    attrs = [ids[t] for t in sel.split(";")]
+                except KeyError:
+                    attrs = None
+            else:
+                attrs = _parse_selection(sel, ids)
             if attrs is None or not 1 <= len(attrs) <= L:
                 raise BundleError(f"{source}: a selection names no known attribute combination")
             attrs.sort()

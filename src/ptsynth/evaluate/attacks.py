@@ -24,10 +24,10 @@ sampling, not a privacy mechanism, so it does not go through :mod:`ptsynth.priva
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import hypergeom
 
 from ptsynth.evaluate.distance import CodeNeighbours
 from ptsynth.evaluate.stats import (
@@ -214,7 +214,7 @@ def singling_out(real: EncodedTable, synth: EncodedTable, control: EncodedTable 
         n_control = float((c_ctl == 1).sum())
         m, n_total = ctl.shape[0], ori.shape[0]
         if m < n_total:
-            expected = float(hypergeom.pmf(1, n_total, c_real, m).sum())
+            expected = float(_hypergeom_pmf_one(n_total, c_real, m).sum())
             correction = (n_success / expected) if expected > 0 else 1.0
             n_control *= correction
     return _summarise("singling_out", n_attacks, n_success, n_baseline, n_control,
@@ -354,3 +354,22 @@ def inference_many(real: EncodedTable, synth: EncodedTable, control: EncodedTabl
                               n_control, secret=p["secret"],
                               aux_columns=[real.domains[c].name for c in p["cols"]]))
     return out
+
+
+_LGAMMA = np.vectorize(math.lgamma, otypes=[np.float64])
+
+
+def _log_binom(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return _LGAMMA(a + 1.0) - _LGAMMA(b + 1.0) - _LGAMMA(a - b + 1.0)
+
+
+def _hypergeom_pmf_one(n_total: int, successes: np.ndarray, draws: int) -> np.ndarray:
+    """P(X = 1) for X ~ Hypergeometric(population ``n_total``, ``successes``, ``draws``):
+    K·C(N−K, n−1) / C(N, n), as ``scipy.stats.hypergeom.pmf(1, N, K, n)`` (without importing
+    scipy.stats, which takes longer than a small release's whole evaluation)."""
+    k = np.asarray(successes, dtype=np.float64)
+    ok = (k >= 1) & (n_total - k >= draws - 1)
+    kk = np.where(ok, k, 1.0)
+    log_p = np.log(kk) + _log_binom(n_total - kk, np.full_like(kk, draws - 1.0)) \
+        - _log_binom(np.full_like(kk, float(n_total)), np.full_like(kk, float(draws)))
+    return np.where(ok, np.exp(log_p), 0.0)

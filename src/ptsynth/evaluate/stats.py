@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from itertools import combinations
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
 
 from ptsynth.counting.keys import cell_key, check_cells
 
@@ -135,7 +135,7 @@ def wilson(n_success: float, n_total: int, confidence: float = 0.95) -> dict:
     """
     if n_total <= 0:
         return {"value": None, "error": None, "ci": [None, None], "n_success": 0, "n": 0}
-    z = float(norm.ppf(0.5 * (1.0 + confidence)))
+    z = NormalDist().inv_cdf(0.5 * (1.0 + confidence))
     z2 = z * z
     s = float(n_success)
     denom = n_total + z2

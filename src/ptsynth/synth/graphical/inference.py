@@ -9,6 +9,7 @@ transposes), so one calibration is a handful of ``exp``/``sum`` passes over each
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -273,19 +274,22 @@ class _PairStep:
     """Contract two tables: sum axes only one side holds, then one batched matmul."""
 
     def __init__(self, va: Clique, vb: Clique, keep: set[int], sizes: dict[int, int]) -> None:
-        self.drop_a = tuple(i for i, v in enumerate(va) if v not in vb and v not in keep)
-        self.drop_b = tuple(i for i, v in enumerate(vb) if v not in va and v not in keep)
-        a = [v for v in va if v in vb or v in keep]
-        b = [v for v in vb if v in va or v in keep]
-        batch = [v for v in a if v in b and v in keep]
-        contract = [v for v in a if v in b and v not in keep]
-        only_a = [v for v in a if v not in b]
-        only_b = [v for v in b if v not in a]
-        self.perm_a = tuple(a.index(v) for v in batch + only_a + contract)
-        self.perm_b = tuple(b.index(v) for v in batch + contract + only_b)
+        sa, sb = set(va), set(vb)
+        self.drop_a = tuple(i for i, v in enumerate(va) if v not in sb and v not in keep)
+        self.drop_b = tuple(i for i, v in enumerate(vb) if v not in sa and v not in keep)
+        a = [v for v in va if v in sb or v in keep]
+        b = [v for v in vb if v in sa or v in keep]
+        batch = [v for v in a if v in sb and v in keep]
+        contract = [v for v in a if v in sb and v not in keep]
+        only_a = [v for v in a if v not in sb]
+        only_b = [v for v in b if v not in sa]
+        pos_a = {v: i for i, v in enumerate(a)}
+        pos_b = {v: i for i, v in enumerate(b)}
+        self.perm_a = tuple(pos_a[v] for v in batch + only_a + contract)
+        self.perm_b = tuple(pos_b[v] for v in batch + contract + only_b)
 
         def size(vs: list[int]) -> int:
-            return int(np.prod([sizes[v] for v in vs], dtype=np.int64))
+            return math.prod(sizes[v] for v in vs)
 
         self.shape_a = (size(batch), size(only_a), size(contract))
         self.shape_b = (size(batch), size(contract), size(only_b))
@@ -333,14 +337,7 @@ def _plan(operands: list[tuple[Clique, np.ndarray]], out: Clique) -> _Plan:
     steps: list[_Step] = []
     vars_list = [tuple(v) for v, _ in operands]
     if len(operands) > 1:
-        union = sorted(sizes)
-        if len(union) > 52:
-            raise ValueError("factor too wide for einsum")
-        local = {v: i for i, v in enumerate(union)}
-        args: list = []
-        for v, t in operands:
-            args += [t, [local[x] for x in v]]
-        path = np.einsum_path(*args, [local[x] for x in out], optimize="greedy")[0][1:]
+        path = _greedy_path(vars_list, sizes, out)
         for contraction in path:
             idx = sorted(contraction)
             taken = [vars_list[k] for k in idx]
@@ -360,6 +357,30 @@ def _plan(operands: list[tuple[Clique, np.ndarray]], out: Clique) -> _Plan:
     kept = [v for v in final if v in out]
     order = tuple(kept.index(v) for v in out)
     return _Plan(steps, final_sum, order if order != tuple(range(len(order))) else None)
+
+
+def _greedy_path(vars_list: list[Clique], sizes: dict[int, int], out: Clique
+                 ) -> list[tuple[int, int]]:
+    """Pairwise contraction order: always the pair whose result (the variables still needed
+    by the output or another table) has the fewest cells; ties by position. What numpy's
+    ``optimize="greedy"`` does for the few tables of a junction-tree message, without its
+    per-call parsing, which cost more than the contractions themselves."""
+    tables = [set(v) for v in vars_list]
+    path: list[tuple[int, int]] = []
+    while len(tables) > 1:
+        best: tuple[int, int, int] | None = None
+        for i in range(len(tables)):
+            for j in range(i + 1, len(tables)):
+                needed = set(out).union(*(t for k, t in enumerate(tables) if k != i and k != j))
+                cells = math.prod(sizes[v] for v in (tables[i] | tables[j]) & needed)
+                if best is None or cells < best[0]:
+                    best = (cells, i, j)
+        assert best is not None
+        _, i, j = best
+        path.append((i, j))
+        merged = tables[i] | tables[j]
+        tables = [t for k, t in enumerate(tables) if k not in (i, j)] + [merged]
+    return path
 
 
 _PLANS: dict[tuple, _Plan] = {}
