@@ -253,10 +253,15 @@ def _contract(operands: list[tuple[Clique, np.ndarray]], out: Clique) -> np.ndar
     """
     if len(operands) == 1 and operands[0][0] == out:
         return operands[0][1]
-    key = (tuple(v for v, _ in operands), tuple(t.shape for _, t in operands), out)
+    # Plans are positional (axes, permutations, reshapes), so they are keyed on the variables
+    # relabelled in order of appearance: candidates of the same shape share one plan.
+    label: dict[int, int] = {}
+    canon = tuple(tuple(label.setdefault(v, len(label)) for v in vs) for vs, _ in operands)
+    canon_out = tuple(label[v] for v in out)
+    key = (canon, tuple(t.shape for _, t in operands), canon_out)
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _plan(operands, out)
+        plan = _plan([(c, t) for c, (_, t) in zip(canon, operands, strict=True)], canon_out)
         if len(_PLANS) < _MAX_PLANS:
             _PLANS[key] = plan
     tables = [t for _, t in operands]
