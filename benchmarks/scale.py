@@ -5,7 +5,7 @@ RSS of exactly that process). Inside it, the release's progress events mark the 
 with wall and CPU seconds: ``read`` (validate + encode + merge), ``measure`` (1-way marginals and
 the adaptive rounds: counting, scoring, intermediate fits; the aggregate release's noisy
 counts), ``fit`` (final estimation), ``sample``, ``protect`` (k-anonymity), ``write``,
-``evaluate`` (private report). pac-synth (``--pacsynth-python``: an interpreter with
+``evaluate`` (private report, then the manifest), ``showcase`` (the public page). pac-synth (``--pacsynth-python``: an interpreter with
 ``pac-synth`` and pandas) runs on the same CSV under the same cap, fit + sample.
 
 The machine is shared: CPU seconds are the figure to compare, wall is reported beside them.
@@ -30,10 +30,10 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = ("read", "measure", "fit", "sample", "protect", "write", "evaluate")
+STAGES = ("read", "measure", "fit", "sample", "protect", "write", "evaluate", "showcase")
 #: progress task → reported stage
 _TASKS = {"read": "read", "measure": "measure", "estimate": "fit", "sample": "sample",
-          "protect": "protect", "write": "write", "evaluate": "evaluate"}
+          "protect": "protect", "write": "write", "evaluate": "evaluate", "showcase": "showcase"}
 
 
 def child(data: str, out: str, synthesizer: str, backend: str, evaluate: bool,

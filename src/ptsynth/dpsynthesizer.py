@@ -449,29 +449,12 @@ class DPSynthesizer:
         (:class:`~ptsynth.errors.BundleError`). The checksum detects edits and truncation, not
         a forger who recomputes it: keep the file's own hash somewhere trusted to anchor it."""
         path = Path(filepath)
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise BundleError("no such synthesizer file", file=str(path)) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            raise BundleError("is not readable JSON", file=str(path)) from None
-        return cls._from_document(doc, source=str(path))
+        return cls._from_document(persist.read_json(path, what="synthesizer"), source=str(path))
 
     @classmethod
     def _from_document(cls, doc: Any, *, source: str) -> DPSynthesizer:
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            raise BundleError("is not a ptsynth DPSynthesizer file", file=source)
-        if doc.get("version") != VERSION:
-            raise BundleError(f"unknown file version {doc.get('version')!r} (this ptsynth reads "
-                              f"{VERSION})", file=source)
-        body = {k: v for k, v in doc.items() if k != "sha256"}
-        try:
-            digest = hashlib.sha256(_canonical(body)).hexdigest()
-        except (TypeError, ValueError):
-            raise BundleError("holds values JSON cannot represent", file=source) from None
-        if doc.get("sha256") != digest:
-            raise BundleError("checksum does not match its contents (altered or truncated)",
-                              file=source)
+        body = persist.verified_body(doc, fmt=FORMAT, version=VERSION,
+                                     what="DPSynthesizer file", source=source)
         try:
             params = dict(body["parameters"])
             schema_doc = body["schema"]

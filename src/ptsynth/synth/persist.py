@@ -125,19 +125,7 @@ def from_document(doc: Any, *, source: str = "model") -> Any:
     from ptsynth.synth import registry
     from ptsynth.synth.options import build_options
 
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise BundleError("is not a ptsynth synthesizer document", file=source)
-    if doc.get("version") != VERSION:
-        raise BundleError(f"unknown document version {doc.get('version')!r} (this ptsynth "
-                          f"reads {VERSION})", file=source)
-    body = {k: v for k, v in doc.items() if k != "sha256"}
-    try:
-        digest = hashlib.sha256(_canonical(body)).hexdigest()
-    except (TypeError, ValueError):
-        raise BundleError("holds values JSON cannot represent", file=source) from None
-    if doc.get("sha256") != digest:
-        raise BundleError("checksum does not match its contents (altered or truncated)",
-                          file=source)
+    verified_body(doc, fmt=FORMAT, version=VERSION, what="synthesizer document", source=source)
     try:
         cls = registry.get(str(doc.get("name")))
         options = build_options(cls.Options, doc.get("options"), where="options")
@@ -163,11 +151,34 @@ def save(synth: Any, path: str | Path) -> Path:
 
 def load(path: str | Path) -> Any:
     """Read a document written by :func:`save` (never executes code from the file)."""
+    return from_document(read_json(path, what="model"), source=str(path))
+
+
+def read_json(path: str | Path, *, what: str) -> Any:
+    """A JSON file's contents; a :class:`BundleError` naming the file (never its contents)."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BundleError("no such model file", file=str(path)) from None
+        raise BundleError(f"no such {what} file", file=str(path)) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise BundleError("is not readable JSON", file=str(path)) from None
-    return from_document(doc, source=str(path))
+
+
+def verified_body(doc: Any, *, fmt: str, version: int, what: str, source: str) -> dict[str, Any]:
+    """``doc`` without its ``sha256`` after checking its format, version and checksum: a file of
+    another kind, a newer version, an edit or a truncation is a :class:`BundleError`."""
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise BundleError(f"is not a ptsynth {what}", file=source)
+    if doc.get("version") != version:
+        raise BundleError(f"unknown {what} version {doc.get('version')!r} (this ptsynth reads "
+                          f"{version})", file=source)
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    try:
+        digest = hashlib.sha256(_canonical(body)).hexdigest()
+    except (TypeError, ValueError):
+        raise BundleError("holds values JSON cannot represent", file=source) from None
+    if doc.get("sha256") != digest:
+        raise BundleError("checksum does not match its contents (altered or truncated)",
+                          file=source)
+    return body
