@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ptsynth.counting.blocks import BlockCounter
 from ptsynth.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -529,12 +530,15 @@ class QueryEngine:
         if self.aggregates is None:
             return SYNTHETIC_DISPERSION
         agg = self.aggregates.agg
+        codes = counter.codes
+        blocks = BlockCounter([codes[:, j] for j in range(codes.shape[1])],
+                              [d.size for d in counter.domains])
         per_length = []
         for ell in range(1, agg.reporting_length + 1):
             sigma = agg.sigma(ell)
             if sigma is None or agg.counts[ell].size < 20:
                 continue
-            syn = _combination_counts(counter.codes, agg.combinations[ell]) * counter.scale
+            syn = _combination_counts(blocks, agg.combinations[ell]) * counter.scale
             err2 = (syn - agg.counts[ell]) ** 2 - float(sigma) ** 2
             units = np.sqrt(np.maximum(err2, 0.0) / (syn + 1.0))
             per_length.append(float(np.percentile(units, 95)) / Z95)
@@ -573,21 +577,18 @@ class QueryEngine:
                         est.source, False, est.note, _k=k)
 
 
-def _combination_counts(codes: np.ndarray, combos: np.ndarray) -> np.ndarray:
-    """Records holding each combination (``combos``: (n, length, 2) column/code pairs)."""
-    n, ell, _ = combos.shape
+def _combination_counts(counter: BlockCounter, combos: np.ndarray) -> np.ndarray:
+    """Records holding each combination (``combos``: (n, length, 2) column/code pairs), every
+    column set's marginal read from the counting seam's block counter (many sets per pass)."""
+    n = combos.shape[0]
     cols_sets: dict[tuple[int, ...], list[int]] = {}
-    for i in range(n):
-        cols_sets.setdefault(tuple(int(c) for c in combos[i, :, 0]), []).append(i)
+    for i, cols in enumerate(map(tuple, combos[:, :, 0].tolist())):
+        cols_sets.setdefault(cols, []).append(i)
     out = np.zeros(n)
-    for cols, idx in cols_sets.items():
-        sub = codes[:, list(cols)].astype(np.int64)
-        sizes = sub.max(axis=0) + 1 if sub.size else np.ones(len(cols), dtype=np.int64)
-        sizes = np.maximum(sizes, combos[idx][:, :, 1].max(axis=0) + 1)
-        key = np.ravel_multi_index(sub.T, sizes)
-        table = np.bincount(key, minlength=int(np.prod(sizes)))
-        want = np.ravel_multi_index(combos[idx][:, :, 1].T, sizes)
-        out[idx] = table[want]
+    sets = list(cols_sets)
+    for cols, table in zip(sets, counter.marginals(sets), strict=True):
+        idx = cols_sets[cols]
+        out[idx] = table[tuple(combos[idx][:, :, 1].T)]
     return out
 
 
