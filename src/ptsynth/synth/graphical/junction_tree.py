@@ -102,11 +102,12 @@ def _eliminate(adj: np.ndarray, log_sizes: np.ndarray, heuristic: str) -> tuple[
     rows = np.arange(m)
     eye = np.eye(d, dtype=bool)
     scale = float(log_sizes.sum()) + 1.0
+    ones = np.ones(d, dtype=np.float32)
     for k in range(d):
         af = a.astype(np.float32)  # exact for counts below 2**24; half the matmul cost
         logw = af @ log_sizes + log_sizes  # log cells of the clique eliminating v would form
         if heuristic == "min_fill":
-            deg = np.count_nonzero(a, axis=2).astype(np.float32)
+            deg = af @ ones  # a matrix-vector product: ~10x faster than count_nonzero here
             tri = np.einsum("mij,mij->mi", af @ af, af)  # diag(A^3): 2 x edges among neighbours
             fill = 0.5 * (deg * deg - deg - tri)
             score = fill + logw / scale
