@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ptsynth.counting import cell_codes, cell_key
+from ptsynth.counting import cell_codes
+from ptsynth.counting.blocks import BlockCounter
 from ptsynth.evaluate.stats import (
     ORDERED_KINDS,
     column_sets,
@@ -495,21 +496,18 @@ def aggregate_error(aggregates: object, real: EncodedTable) -> dict:
     true counts come from one vectorised key count and ``searchsorted`` lookup.
     """
 
-    cols = _columns(real)
-    sizes = real.sizes
+    counter = BlockCounter(_columns(real), real.sizes)  # many column sets per pass
     per_len: dict[int, dict[str, list]] = {}
     for ell, (ccols, ccodes, released) in sorted(_aggregate_arrays(aggregates, real).items()):
         sets, inverse = np.unique(ccols, axis=0, return_inverse=True)
         inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(sets) + 1))
         true = np.zeros(released.size)
-        for g, key in enumerate(sets):  # one pass per column set, not per combination
-            rows = np.flatnonzero(inverse == g)
-            sz = [sizes[c] for c in key]
-            cells, counts = np.unique(cell_key([cols[c] for c in key], sz), return_counts=True)
-            want = cell_key([ccodes[rows, t] for t in range(ell)], sz)
-            if cells.size:
-                pos = np.clip(np.searchsorted(cells, want), 0, cells.size - 1)
-                true[rows] = np.where(cells[pos] == want, counts[pos], 0)
+        tables = counter.marginals([tuple(int(c) for c in key) for key in sets])
+        for g, table in enumerate(tables):
+            rows = order[bounds[g]:bounds[g + 1]]
+            true[rows] = table[tuple(ccodes[rows, t] for t in range(ell))]
         per_len[ell] = {"true": [true], "released": [released]}
     by_length = []
     for length in sorted(per_len):
