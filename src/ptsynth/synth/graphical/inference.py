@@ -211,20 +211,26 @@ class CliqueMarginals:
                 a = tree.parent[a]
         nodes.add(top)
         want = set(key)
+        kids_of: dict[int, list[int]] = {}
+        for x in nodes:
+            if x != top:
+                kids_of.setdefault(tree.parent[x], []).append(x)
         # Eliminate bottom-up: each node passes up a factor over (separator ∪ wanted vars seen).
         msgs: dict[int, tuple[Clique, np.ndarray]] = {}
-        for n in sorted(nodes, key=lambda x: -self._depth[x]):
+        depth = self._depth
+        for n in sorted(nodes, key=lambda x: -depth[x]):
             table = self.probs[n] if n == top else self.conditional(n)
             vars_n: Clique = tree.cliques[n]
-            keep = want if n == top else want | set(tree.separators[n])
-            kids = [x for x in nodes if x != top and tree.parent[x] == n]
+            keep = want if n == top else want.union(tree.separators[n])
+            kids = kids_of.get(n, ())
             # Sum the clique table down to what the children's messages and the parent need
             # *before* multiplying: the product then stays small.
             needed = set(keep)
             for ch in kids:
                 needed.update(msgs[ch][0])
-            drop = tuple(i for i, v in enumerate(vars_n) if v not in needed)
-            if drop:
+            union = needed.intersection(vars_n)
+            if len(union) < len(vars_n):
+                drop = tuple(i for i, v in enumerate(vars_n) if v not in needed)
                 ckey = (n, n == top, tuple(sorted(needed)))
                 reduced = self._reduced.get(ckey)
                 if reduced is None:
@@ -232,9 +238,11 @@ class CliqueMarginals:
                 table = reduced
                 vars_n = tuple(v for v in vars_n if v in needed)
             operands: list[tuple[Clique, np.ndarray]] = [(vars_n, table)]
-            operands += [msgs.pop(ch) for ch in kids]
-            union = set().union(*[set(v) for v, _ in operands])
-            kept = tuple(sorted(v for v in union if v in keep))
+            for ch in kids:
+                msg = msgs.pop(ch)
+                operands.append(msg)
+                union.update(msg[0])
+            kept = tuple(sorted(union & keep))
             msgs[n] = (kept, _contract(operands, kept))
         vars_t, table = msgs[top]
         order = [vars_t.index(v) for v in key]
@@ -244,7 +252,7 @@ class CliqueMarginals:
 def _contract(operands: list[tuple[Clique, np.ndarray]], out: Clique) -> np.ndarray:
     """Sum of the product of tables over all variables not in ``out``.
 
-    Pairwise, in numpy's greedy order (``np.einsum_path``), each pair as one batched matrix
+    Pairwise, in a greedy order (:func:`_greedy_path`), each pair as one batched matrix
     product (BLAS), so a sum over a separator never materialises the separator-by-output
     product table. The plan (path, axis permutations, reshapes) depends only on the public
     structure (variable indices and table shapes) and recurs across candidates and rounds, so
@@ -254,16 +262,23 @@ def _contract(operands: list[tuple[Clique, np.ndarray]], out: Clique) -> np.ndar
     if len(operands) == 1 and operands[0][0] == out:
         return operands[0][1]
     # Plans are positional (axes, permutations, reshapes), so they are keyed on the variables
-    # relabelled in order of appearance: candidates of the same shape share one plan.
-    label: dict[int, int] = {}
-    canon = tuple(tuple(label.setdefault(v, len(label)) for v in vs) for vs, _ in operands)
-    canon_out = tuple(label[v] for v in out)
-    key = (canon, tuple(t.shape for _, t in operands), canon_out)
-    plan = _PLANS.get(key)
+    # relabelled in order of appearance: candidates of the same shape share one plan. The
+    # structure as given is looked up first (it recurs across rounds; relabelling costs more).
+    shapes = tuple(t.shape for _, t in operands)
+    raw = (tuple(v for v, _ in operands), shapes, out)
+    plan = _RAW_PLANS.get(raw)
     if plan is None:
-        plan = _plan([(c, t) for c, (_, t) in zip(canon, operands, strict=True)], canon_out)
-        if len(_PLANS) < _MAX_PLANS:
-            _PLANS[key] = plan
+        label: dict[int, int] = {}
+        canon = tuple(tuple(label.setdefault(v, len(label)) for v in vs) for vs, _ in operands)
+        canon_out = tuple(label[v] for v in out)
+        key = (canon, shapes, canon_out)
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = _plan([(c, t) for c, (_, t) in zip(canon, operands, strict=True)], canon_out)
+            if len(_PLANS) < _MAX_PLANS:
+                _PLANS[key] = plan
+        if len(_RAW_PLANS) < _MAX_PLANS:
+            _RAW_PLANS[raw] = plan
     tables = [t for _, t in operands]
     for step in plan.steps:
         taken = [tables[k] for k in step.positions]
@@ -389,4 +404,5 @@ def _greedy_path(vars_list: list[Clique], sizes: dict[int, int], out: Clique
 
 
 _PLANS: dict[tuple, _Plan] = {}
+_RAW_PLANS: dict[tuple, _Plan] = {}
 _MAX_PLANS = 200_000
