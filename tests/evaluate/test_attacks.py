@@ -109,3 +109,19 @@ def test_popcount_matches_byte_table() -> None:
     want = _POPCOUNT[words.view(np.uint8)].sum(axis=1)
     np.testing.assert_array_equal(_popcount_rows(words), want)
     assert _popcount_rows(np.full((1, 2), np.uint64(2**64 - 1)))[0] == 128
+
+
+def test_hypergeometric_probability_of_one_matches_scipy() -> None:
+    """The singling-out correction's P(X = 1) equals scipy.stats' pmf (edge cases included)."""
+    import numpy as np
+    from scipy.stats import hypergeom
+
+    from ptsynth.evaluate.attacks import _hypergeom_pmf_one
+
+    rng = np.random.default_rng(0)
+    for n_total, draws in [(10, 0), (10, 3), (10, 10), (50, 10), (20_000, 5_000), (1_000, 999)]:
+        successes = np.concatenate([[0, 1, n_total - 1, n_total],
+                                    rng.integers(0, n_total + 1, size=200)])
+        expected = hypergeom.pmf(1, n_total, successes, draws)
+        got = _hypergeom_pmf_one(n_total, successes, draws)
+        assert np.allclose(got, expected, rtol=1e-8, atol=1e-15)

@@ -368,8 +368,9 @@ def _hypergeom_pmf_one(n_total: int, successes: np.ndarray, draws: int) -> np.nd
     K·C(N−K, n−1) / C(N, n), as ``scipy.stats.hypergeom.pmf(1, N, K, n)`` (without importing
     scipy.stats, which takes longer than a small release's whole evaluation)."""
     k = np.asarray(successes, dtype=np.float64)
-    ok = (k >= 1) & (n_total - k >= draws - 1)
-    kk = np.where(ok, k, 1.0)
-    log_p = np.log(kk) + _log_binom(n_total - kk, np.full_like(kk, draws - 1.0)) \
-        - _log_binom(np.full_like(kk, float(n_total)), np.full_like(kk, float(draws)))
-    return np.where(ok, np.exp(log_p), 0.0)
+    out = np.zeros(k.shape)
+    ok = (k >= 1) & (k <= n_total) & (n_total - k >= draws - 1) & (draws >= 1)
+    kk = k[ok]
+    out[ok] = np.exp(np.log(kk) + _log_binom(n_total - kk, np.full_like(kk, draws - 1.0))
+                     - _log_binom(np.full_like(kk, float(n_total)), np.full_like(kk, float(draws))))
+    return out
