@@ -23,8 +23,8 @@ def evaluate(
 ) -> None:
     """Utility and disclosure-risk report (private: computed against the real records)."""
     from ptsynth.config import ReleaseConfig
-    from ptsynth.evaluate import evaluate
     from ptsynth.ingest import read_records
+    from ptsynth.release.pipeline import evaluate_privately
     from ptsynth.report import write_html_report, write_json_report
 
     cfg = ReleaseConfig.load(config)
@@ -33,24 +33,12 @@ def evaluate(
         synth_t, bundle_ledger = read_synthetic(synthetic, cfg)
         hold_t = (read_records(holdout, cfg.schema, file_label=str(holdout), progress=progress)
                   if holdout else None)
-        ledger_dict = None if bundle_ledger is None else bundle_ledger.to_dict()
         if ledger is not None:
             from ptsynth.privacy import Ledger
 
-            ledger_dict = Ledger.load(ledger).to_dict()
-        report = evaluate(
-            real_t,
-            synth_t,
-            holdout=hold_t,
-            quasi_identifiers=list(cfg.schema.quasi_identifiers),
-            sensitive=list(cfg.schema.sensitive),
-            target=cfg.evaluation.target,
-            ledger=ledger_dict,
-            reporting_length=cfg.release.reporting_length,
-            k=cfg.release.k,
-            seed=seed,
-            progress=progress,
-        )
+            bundle_ledger = Ledger.load(ledger)
+        report = evaluate_privately(cfg, real_t, synth_t, hold_t, None, bundle_ledger,
+                                    progress, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_report(report, out_dir / "report.json")
     write_html_report(report, out_dir / "report.html")

@@ -382,11 +382,14 @@ def evaluate_privately(
     train: RecordBackend | EncodedTable,
     synthetic: EncodedTable,
     holdout: RecordBackend | EncodedTable | None,
-    aggregates: AggregateRelease,
-    ledger: Ledger,
+    aggregates: AggregateRelease | None,
+    ledger: Ledger | None,
     progress: ProgressReporter = SILENT,
+    *,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Utility and disclosure risk against the real records: for the data steward only.
+    """Utility and disclosure risk against the real records: for the data steward only
+    (the release's own report, and ``ptsynth evaluate``).
 
     Above :data:`~ptsynth.evaluate.sampling.EVAL_MAX_RECORDS` records of a kind, on a uniform
     random sample of that many, with the sampling error stated in the report's
@@ -395,7 +398,7 @@ def evaluate_privately(
     from ptsynth.evaluate import evaluate
     from ptsynth.evaluate.sampling import EVAL_MAX_RECORDS, evaluation_key, sampling_section
 
-    seed, cap = 0, EVAL_MAX_RECORDS
+    cap = EVAL_MAX_RECORDS
     key = evaluation_key(seed)
     train_b = NumpyBackend(train) if isinstance(train, EncodedTable) else train
     hold_b = NumpyBackend(holdout) if isinstance(holdout, EncodedTable) else holdout
@@ -406,29 +409,22 @@ def evaluate_privately(
         real, train_b.record_count(), synth, synthetic.n_records, held,
         None if hold_b is None else hold_b.record_count(), seed=seed, max_records=cap,
     )
-    report = _evaluate_tables(cfg, real, synth, held, aggregates, ledger, seed, evaluate,
-                              progress)
-    report["evaluation_sample"] = section
-    return report
-
-
-def _evaluate_tables(cfg: ReleaseConfig, train: EncodedTable, synthetic: EncodedTable,
-                     holdout: EncodedTable | None, aggregates: AggregateRelease, ledger: Ledger,
-                     seed: int, evaluate: Any, progress: ProgressReporter) -> dict[str, Any]:
-    return evaluate(
-        train,
-        synthetic,
-        holdout=holdout,
+    report = evaluate(
+        real,
+        synth,
+        holdout=held,
         quasi_identifiers=list(cfg.schema.quasi_identifiers),
         sensitive=list(cfg.schema.sensitive),
         target=cfg.evaluation.target,
         aggregates=aggregates,
-        ledger=ledger.to_dict(),
+        ledger=None if ledger is None else ledger.to_dict(),
         reporting_length=cfg.release.reporting_length,
         k=cfg.release.k,
         seed=seed,
         progress=progress,
     )
+    report["evaluation_sample"] = section
+    return report
 
 
 # ---------------------------------------------------------------------------------------------
