@@ -426,6 +426,7 @@ def _parse_dp_bins(spec: Mapping[str, Any], err: _Err) -> DPBins:
         not isinstance(rng, list) or len(rng) != 2
         or not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in rng)
         or not all(np.isfinite(rng)) or not rng[0] < rng[1]
+        or not np.isfinite(float(rng[1]) - float(rng[0]))
     ):
         raise err(f'bins = "{DP_QUANTILES}" needs range = [lo, hi], the public outer edges '
                   "(finite, lo < hi; values must lie in [lo, hi))")

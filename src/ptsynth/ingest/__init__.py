@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ptsynth.errors import ConfigError
 from ptsynth.ingest.encode import MIN_RECORDS, column_as_strings, encode_stream
 from ptsynth.ingest.postgres import PostgresQuery, database_source, is_database_url
 from ptsynth.ingest.problems import ErrorReporter
@@ -86,6 +87,10 @@ def read_records(source: Any, schema: Schema, *, file_label: str | None = None,
     Raises:
         InputError: the first violated rule (file, row, column, rule, count of others).
     """
+    if isinstance(source, (str, Path)) and is_database_url(source):
+        # Not a file name: say how to read it, and never echo it (it may hold a password).
+        raise ConfigError("a database URL is read through database_source(url, table=... or "
+                          "query=...)", key="data")
     rep = ErrorReporter(_label_for(source, file_label), 2)
     return encode_stream(open_stream(source, rep), schema, rep, reporter(progress))
 

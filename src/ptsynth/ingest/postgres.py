@@ -165,7 +165,7 @@ def check_postgres_url(url: str) -> dict[str, str]:
     except ValueError:
         raise ConfigError("is not a valid PostgreSQL connection URI", key="url") from None
     userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
-    if ":" in userinfo or "password" in {k.lower() for k in params}:
+    if ":" in userinfo or any("password" in k.lower() for k in params):  # also sslpassword
         raise ConfigError(_NO_PASSWORD, key="url")
     return {"dbname": params.get("dbname") or parts.path.lstrip("/"),
             "service": params.get("service", "")}

@@ -31,7 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
-from ptsynth.errors import InputError
+from ptsynth.errors import ConfigError, InputError
 from ptsynth.ingest.problems import ErrorReporter
 
 #: Bytes of delimited text per streamed block. Arrow's reader keeps a few blocks in flight, so
@@ -382,7 +382,7 @@ class SQLiteQuery:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_fingerprint", QueryFingerprint("sqlite", self.query))
         if self.block_rows < 1:
-            raise ValueError("block_rows must be at least 1")
+            raise ConfigError("must be at least 1", key="block_rows")
 
     def fingerprint(self) -> QueryFingerprint:
         """The query text and the digest of the rows of the last complete read."""

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ptsynth.errors import InputError
+from ptsynth.errors import ConfigError, InputError, PtsynthError
 from ptsynth.ingest.encode import MIN_RECORDS, BlockEncoder, check_columns
 from ptsynth.ingest.problems import ErrorReporter
 from ptsynth.ingest.sources import _PARSE_RULE, _RAGGED_RULE, _check_header
@@ -76,7 +76,7 @@ def spark_session(settings: SparkSettings | None = None) -> Any:
     try:
         from pyspark.sql import SparkSession
     except ImportError:  # pragma: no cover - depends on the extra
-        raise InputError("the Spark backend needs PySpark: pip install 'ptsynth[spark]'") from None
+        raise ConfigError("the Spark backend needs PySpark: pip install 'ptsynth[spark]'") from None
     settings = settings or SparkSettings()
     builder = SparkSession.builder.appName("ptsynth")
     if settings.master:
@@ -91,7 +91,15 @@ def spark_session(settings: SparkSettings | None = None) -> Any:
     builder = builder.config("spark.ui.enabled", "false")
     for key, value in settings.conf.items():
         builder = builder.config(str(key), str(value))
-    return builder.getOrCreate()
+    failed = None
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # noqa: BLE001 - Spark's own errors only, re-raised otherwise
+        if type(exc).__name__ not in _SPARK_ERRORS:
+            raise
+        failed = type(exc).__name__
+    # No Java, an unreachable master, a bad setting: the message may hold an address or a key.
+    raise ConfigError(f"Spark could not start ({failed})", key="[dataset.backend]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,12 +110,12 @@ def _out_schema(d: int) -> pa.Schema:
         [("kind", pa.int8()), ("file", pa.string()), ("block", pa.int64()),
          ("local", pa.int64()), ("count", pa.int64()), ("k0", pa.int64()), ("k1", pa.int64()),
          ("rule", pa.string()), ("column", pa.string()), ("sid", pa.string())]
-        + [(f"c{j}", pa.int16()) for j in range(d)]
+        + [(f"c{j}", pa.int32()) for j in range(d)]
     )
 
 
 def _spark_out_schema(d: int) -> str:
-    cols = ", ".join(f"c{j} short" for j in range(d))
+    cols = ", ".join(f"c{j} int" for j in range(d))
     return ("kind byte, file string, block long, local long, count long, k0 long, k1 long, "
             f"rule string, column string, sid string, {cols}")
 
@@ -171,7 +179,7 @@ def _finish(seg: _Segment, d: int) -> Iterator[pa.RecordBatch]:
         sid = pa.concat_arrays([pc.cast(p, pa.string()) for p in parts])
     else:
         sid = pa.nulls(codes.shape[0], pa.string())
-    cols = {f"c{j}": codes[:, j].astype(np.int16) for j in range(d)}
+    cols = {f"c{j}": codes[:, j].astype(np.int32) for j in range(d)}
     yield _rows(_DATA, seg, d, local=local, sid=sid, **cols)
 
 
@@ -311,14 +319,35 @@ def read_spark(source: str, schema: Schema, spark: Any, *, file_label: str | Non
     Returns a :class:`~ptsynth.counting.spark_backend.SparkBackend`. Raises
     :class:`InputError` with the local rules and wording.
     """
+    source = str(source)
+    rep = ErrorReporter(file_label or source, 2)
+    failed = None
+    try:
+        return _read_spark(source, schema, spark, rep, partitions)
+    except Exception as exc:  # noqa: BLE001 - Spark's own errors only, re-raised otherwise
+        if isinstance(exc, PtsynthError) or type(exc).__name__ not in _SPARK_ERRORS:
+            raise
+        failed = type(exc).__name__
+    # Raised outside the handler: Spark's message (and an executor's traceback in it) may
+    # quote record content, so only the kind of failure is named.
+    raise rep.fail(f"Spark failed ({failed})")
+
+
+#: Exceptions Spark raises for a missing table, a cluster it cannot reach or a failed job.
+_SPARK_ERRORS = frozenset({"AnalysisException", "Py4JJavaError", "Py4JError", "Py4JNetworkError",
+                           "PythonException", "IllegalArgumentException",
+                           "SparkRuntimeException", "SparkConnectGrpcException",
+                           "PySparkRuntimeError"})
+
+
+def _read_spark(source: str, schema: Schema, spark: Any, rep: ErrorReporter,
+                partitions: int | None) -> Any:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from ptsynth.counting.spark_backend import SparkBackend
 
-    source = str(source)
-    label = file_label or source
-    rep = ErrorReporter(label, 2)
+    label = str(rep.label)
     raw, names, text = _raw_frame(spark, source, rep)
     stripped = [str(n).strip() for n in names]
     check_columns(stripped, schema, rep)
@@ -434,7 +463,7 @@ def _merge(data: Any, domains: tuple, schema: Schema, spark: Any, label: str,
             mc = dom.missing_code
             aggs += [F.max(F.when(c != mc, c)).alias(f"hi{j}"),
                      F.min(F.when(c != mc, c)).alias(f"lo{j}")]
-            merged_cols.append(F.coalesce(F.col(f"hi{j}"), F.lit(mc)).cast("short").alias(f"c{j}"))
+            merged_cols.append(F.coalesce(F.col(f"hi{j}"), F.lit(mc)).cast("int").alias(f"c{j}"))
             checks.append((j, F.col(f"hi{j}").isNotNull() & (F.col(f"hi{j}") != F.col(f"lo{j}"))))
         else:
             aggs += [F.max(c).alias(f"hi{j}"), F.min(c).alias(f"lo{j}")]

@@ -82,6 +82,11 @@ def public_config(cfg: ReleaseConfig) -> dict[str, Any]:
         if "query" in source:
             public["query"] = "withheld (identified by input.hmac_sha256)"
         dataset["source"] = public
+    backend = dataset.get("backend")
+    if isinstance(backend, dict):
+        # Only the engine's name: ``master`` and ``conf`` may carry cluster addresses,
+        # user names, tokens or storage keys (``spark.hadoop.fs.s3a.secret.key``).
+        dataset["backend"] = {"name": backend.get("name", "local")}
     return data
 
 
