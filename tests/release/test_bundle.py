@@ -244,3 +244,29 @@ def test_sdv_reports_run_on_the_bundle_as_it_is(released, demo_csv: Path) -> Non
         assert properties["Data Structure"] == 1.0
         assert 0.5 < diagnostic.get_score() <= 1.0
     assert ptsynth.Bundle.load(bundle).sdv_metadata().to_dict() == metadata.to_dict()
+
+
+def test_a_release_read_from_a_database_loads_and_hides_its_source(demo_csv, tmp_path) -> None:
+    """The manifest reduces the source to its kind and the backend to its name (an address, a
+    query or a Spark setting may be private), and the bundle still loads and answers queries."""
+    import sqlite3
+
+    from ptsynth.query import count
+
+    db = tmp_path / "cases.sqlite"
+    with sqlite3.connect(db) as con:
+        pd.read_csv(demo_csv, dtype=str, keep_default_na=False).to_sql("cases", con, index=False)
+    text = demo_config_path().read_text(encoding="utf-8")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(text + f'\n[dataset.source]\nurl = "sqlite:///{db}"\nquery = "SELECT * FROM '
+                   'cases WHERE 1 = 1"\n\n[dataset.backend]\nname = "local"\n'
+                   '[dataset.backend.conf]\n"spark.hadoop.fs.s3a.secret.key" = "S3CR3T"\n',
+                   encoding="utf-8")
+    out = tmp_path / "b"
+    ptsynth.release(None, cfg, out, epsilon=2.0, seed=3, synthesizer="aggregate")
+    manifest = (out / "manifest.json").read_text(encoding="utf-8")
+    for private in ("S3CR3T", "WHERE 1 = 1", str(db)):
+        assert private not in manifest
+    bundle = Bundle.load(out)
+    assert bundle.manifest["config"]["dataset"]["backend"] == {"name": "local"}
+    assert count(bundle).rows[0].estimate > 0

@@ -58,6 +58,7 @@ def query(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Count the people matching a selection, with its source and 95% interval."""
+    from rich.markup import escape
     from rich.table import Table
 
     from ptsynth.query import count, engine_for
@@ -72,22 +73,23 @@ def query(
         return
     if b.seeded:
         warn("this is a seeded TEST bundle (NOT FOR RELEASE): its noise can be reproduced")
-    table = Table(title="count where " + (" AND ".join(
+    # Public labels are text, never rich markup (a label such as "[Unknown]" would vanish).
+    table = Table(title=escape("count where " + (" AND ".join(
         f"{c} in {{{', '.join(v)}}}" if len(v) > 1 else f"{c} = {v[0]}"
-        for c, v in selection.items()) or "(everyone)"))
+        for c, v in selection.items()) or "(everyone)")))
     for c in result.by:
-        table.add_column(c)
+        table.add_column(escape(c))
     table.add_column("estimate", justify="right")
     table.add_column("95% interval", justify="right")
     table.add_column("source")
     table.add_column("note")
     for row in result.rows:
-        cells = [row.cell[c] for c in result.by]
+        cells = [escape(row.cell[c]) for c in result.by]
         if row.suppressed:
-            table.add_row(*cells, f"fewer than {result.k}", "", row.source, row.note)
+            table.add_row(*cells, f"fewer than {result.k}", "", row.source, escape(row.note))
         else:
             table.add_row(*cells, f"{row.estimate:,.0f}", f"{row.low:,.0f} – {row.high:,.0f}",
-                          row.source, row.note)
+                          row.source, escape(row.note))
     out.print(table)
 
 

@@ -229,7 +229,12 @@ class Bundle:
         from ptsynth.config import ReleaseConfig
 
         try:
-            config = ReleaseConfig.from_dict(manifest["config"])
+            published = dict(manifest["config"])
+            # The published source is reduced to its kind (public_config); reading a bundle
+            # never needs it.
+            published["dataset"] = {k: v for k, v in dict(published["dataset"]).items()
+                                    if k != "source"}
+            config = ReleaseConfig.from_dict(published)
         except (KeyError, TypeError):
             raise BundleError("manifest holds no release config", file=str(root)) from None
         except PtsynthError as exc:
