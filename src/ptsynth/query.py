@@ -57,8 +57,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ptsynth.counting.blocks import BlockCounter
+from ptsynth.counting.numpy_backend import NumpyBackend
 from ptsynth.errors import ConfigError
+from ptsynth.table import EncodedTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ptsynth.release.bundle import Bundle
@@ -530,15 +531,17 @@ class QueryEngine:
         if self.aggregates is None:
             return SYNTHETIC_DISPERSION
         agg = self.aggregates.agg
-        codes = counter.codes
-        blocks = BlockCounter([codes[:, j] for j in range(codes.shape[1])],
-                              [d.size for d in counter.domains])
+        # The aggregate release's own counter over the synthetic records (many sets per pass).
+        combos_counter = NumpyBackend(
+            EncodedTable(counter.codes, tuple(counter.domains))).combination_counter(None, None)
         per_length = []
         for ell in range(1, agg.reporting_length + 1):
             sigma = agg.sigma(ell)
             if sigma is None or agg.counts[ell].size < 20:
                 continue
-            syn = _combination_counts(blocks, agg.combinations[ell]) * counter.scale
+            combos = agg.combinations[ell]
+            syn = combos_counter.combination_counts(combos[:, :, 0], combos[:, :, 1])[0] \
+                * counter.scale
             err2 = (syn - agg.counts[ell]) ** 2 - float(sigma) ** 2
             units = np.sqrt(np.maximum(err2, 0.0) / (syn + 1.0))
             per_length.append(float(np.percentile(units, 95)) / Z95)
@@ -575,21 +578,6 @@ class QueryEngine:
                             f"fewer than {k} ({why})", _k=k)
         return CountRow(cell, round(est.value, 1), round(est.low, 1), round(est.high, 1),
                         est.source, False, est.note, _k=k)
-
-
-def _combination_counts(counter: BlockCounter, combos: np.ndarray) -> np.ndarray:
-    """Records holding each combination (``combos``: (n, length, 2) column/code pairs), every
-    column set's marginal read from the counting seam's block counter (many sets per pass)."""
-    n = combos.shape[0]
-    cols_sets: dict[tuple[int, ...], list[int]] = {}
-    for i, cols in enumerate(map(tuple, combos[:, :, 0].tolist())):
-        cols_sets.setdefault(cols, []).append(i)
-    out = np.zeros(n)
-    sets = list(cols_sets)
-    for cols, table in zip(sets, counter.marginals(sets), strict=True):
-        idx = cols_sets[cols]
-        out[idx] = table[tuple(combos[idx][:, :, 1].T)]
-    return out
 
 
 def _as_list(by: Any) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ptsynth.counting import cell_codes
-from ptsynth.counting.blocks import BlockCounter
+from ptsynth.counting.numpy_backend import NumpyBackend
 from ptsynth.evaluate.stats import (
     ORDERED_KINDS,
     column_sets,
@@ -496,18 +496,12 @@ def aggregate_error(aggregates: object, real: EncodedTable) -> dict:
     true counts come from one vectorised key count and ``searchsorted`` lookup.
     """
 
-    counter = BlockCounter(_columns(real), real.sizes)  # many column sets per pass
+    # The aggregate release's own counter: dense tables in bounded batches, sorted keys for
+    # large domains (never a table per column set held at once).
+    counter = NumpyBackend(real).combination_counter(None, None)
     per_len: dict[int, dict[str, list]] = {}
     for ell, (ccols, ccodes, released) in sorted(_aggregate_arrays(aggregates, real).items()):
-        sets, inverse = np.unique(ccols, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.searchsorted(inverse[order], np.arange(len(sets) + 1))
-        true = np.zeros(released.size)
-        tables = counter.marginals([tuple(int(c) for c in key) for key in sets])
-        for g, table in enumerate(tables):
-            rows = order[bounds[g]:bounds[g + 1]]
-            true[rows] = table[tuple(ccodes[rows, t] for t in range(ell))]
+        true = counter.combination_counts(ccols, ccodes)[0].astype(np.float64)
         per_len[ell] = {"true": [true], "released": [released]}
     by_length = []
     for length in sorted(per_len):
