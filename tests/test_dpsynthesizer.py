@@ -269,3 +269,20 @@ def test_dp_bin_edges_are_measured_with_a_config_and_refused_without(frame: pd.D
     assert list(synth.sample(30)["age"].cat.categories) == list(synth.get_schema().column("age").labels)
     with pytest.raises(ConfigError, match="dp-quantiles"):
         DPSynthesizer(config.schema, epsilon=1.0)
+
+
+def test_a_config_sets_the_budget_and_arguments_override_it(frame: pd.DataFrame) -> None:
+    """[privacy] and [release] of a release config are the defaults: a steward whose config
+    says epsilon = 0.3 spends 0.3, not the constructor's 1.0."""
+    settings = ptsynth.ReleaseConfig.load(demo_config_path()).to_dict()
+    settings["columns"] = [c for c in settings["columns"] if c["name"] in COLUMNS]
+    settings["privacy"] = {"epsilon": 0.3, "delta": 1e-7}
+    settings["release"] = {**settings.get("release", {}), "k": 5, "reporting_length": 2}
+    config = ptsynth.ReleaseConfig.from_dict(settings)
+    synth = DPSynthesizer(config, method="aggregate")
+    assert (synth.epsilon, synth.delta, synth.k, synth.reporting_length) == (0.3, 1e-7, 5, 2)
+    synth.fit(frame)
+    assert synth.get_budget().total["rho"] == pytest.approx(rho_from_epsilon_delta(0.3, 1e-7),
+                                                          rel=1e-6)
+    assert DPSynthesizer(config, epsilon=0.5, k=7).epsilon == 0.5
+    assert DPSynthesizer(Schema.from_dict(settings["columns"])).epsilon == 1.0

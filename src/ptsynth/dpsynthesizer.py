@@ -111,19 +111,30 @@ class DPSynthesizer:
     def __init__(
         self,
         metadata: Any,
-        epsilon: float = 1.0,
-        delta: float = 1e-6,
+        epsilon: float | None = None,
+        delta: float | None = None,
         method: str = "aim",
         domains: Any = None,
         *,
-        reporting_length: int = 3,
-        k: int = 10,
+        reporting_length: int | None = None,
+        k: int | None = None,
         seed: int | None = None,
         allow_unconfirmed_domains: bool = False,
         table_name: str | None = None,
         progress: ProgressReporter | ProgressCallback | None = None,
         **options: Any,
     ) -> None:
+        # A release config's [privacy] and [release] values are the defaults; arguments given
+        # here override them, as the CLI's --epsilon / --k do (1.0, 1e-6, 3, 10 otherwise).
+        config = metadata if isinstance(metadata, ReleaseConfig) else None
+        if epsilon is None:
+            epsilon = config.privacy.epsilon if config is not None else 1.0
+        if delta is None:
+            delta = config.privacy.delta if config is not None else 1e-6
+        if reporting_length is None:
+            reporting_length = config.release.reporting_length if config is not None else 3
+        if k is None:
+            k = config.release.k if config is not None else 10
         for key, value in (("epsilon", epsilon), ("delta", delta)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value):
