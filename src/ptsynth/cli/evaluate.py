@@ -29,9 +29,9 @@ def evaluate(
 
     cfg = ReleaseConfig.load(config)
     with progress_display(quiet) as progress:
-        real_t = read_records(real, cfg.schema, file_label=str(real), progress=progress)
-        synth_t, bundle_ledger = read_synthetic(synthetic, cfg)
-        hold_t = (read_records(holdout, cfg.schema, file_label=str(holdout), progress=progress)
+        synth_t, bundle_ledger, schema = read_synthetic(synthetic, cfg)
+        real_t = read_records(real, schema, file_label=str(real), progress=progress)
+        hold_t = (read_records(holdout, schema, file_label=str(holdout), progress=progress)
                   if holdout else None)
         if ledger is not None:
             from ptsynth.privacy import Ledger
@@ -48,15 +48,21 @@ def evaluate(
 def read_synthetic(path: Path, cfg):
     """Synthetic records from a bundle folder, a bundle's ``synthetic.csv`` (released shape:
     bin and period labels, no subject id, neutralised formulas) or a file in the input's own
-    shape; and the bundle's ledger when there is one."""
-    from ptsynth.errors import BundleError
+    shape; the bundle's ledger when there is one; and the schema to read the real records with
+    (a bundle's own: DP bin edges resolved by the release)."""
+    from ptsynth.errors import BundleError, ConfigError
     from ptsynth.ingest import read_records
     from ptsynth.release.bundle import Bundle, encode_released, read_public_csv
 
     if path.is_dir():
         bundle = Bundle.load(path)
-        return bundle.synthetic_table, bundle.ledger
+        return bundle.synthetic_table, bundle.ledger, bundle.schema
+    if cfg.schema.dp_bin_columns:
+        raise ConfigError("has columns with bins = \"dp-quantiles\": give the bundle folder as "
+                          "SYNTHETIC (its manifest holds the edges the release measured)",
+                          key="synthetic")
     try:
-        return encode_released(read_public_csv(path), cfg.schema, label=str(path)), None
+        return (encode_released(read_public_csv(path), cfg.schema, label=str(path)), None,
+                cfg.schema)
     except BundleError:
-        return read_records(path, cfg.schema, file_label=str(path)), None
+        return read_records(path, cfg.schema, file_label=str(path)), None, cfg.schema
