@@ -164,17 +164,6 @@ class SubsetCounts:
             keys = self.slots(keys)
         np.add.at(self.counts, keys, delta)
 
-    def eliminate_upto(self, t: int) -> int:
-        """Eliminate every occurring cell with at most ``t`` records; returns how many are new."""
-        new = (self.counts > 0) & (self.counts <= t) & ~self.elim
-        self.elim |= new
-        return int(new.sum())
-
-    def restore(self, keys: np.ndarray) -> None:
-        """Un-eliminate these cells (they now hold a block of at least k records)."""
-        s = self.slots(keys)
-        self.elim[s[s >= 0]] = False
-
 
 class QICounts:
     """Every subset's cell counts over a table's QI codes, maintained as records change, and
