@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -124,12 +125,16 @@ def pacsynth_child(data: str, rows: int) -> None:
 def _time_v(cmd: list[str], cap: float) -> dict:
     """Run ``cmd`` under ``/usr/bin/time -v`` with a wall cap; wall, CPU, peak RSS."""
     start = time.perf_counter()
+    # Its own process group: at the cap the release under `time` is killed with it, so it
+    # cannot keep running into the next measurement.
+    proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
-                              timeout=cap)
+        out, err = proc.communicate(timeout=cap)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return {"ok": False, "status": f"over the {cap:g} s cap", "wall_s": cap}
-    err = proc.stderr
 
     def grab(pattern: str) -> str | None:
         m = re.search(pattern, err)
@@ -144,7 +149,7 @@ def _time_v(cmd: list[str], cap: float) -> dict:
         grab(r"System time \(seconds\): (\S+)") or 0)
     rss = int(grab(r"Maximum resident set size \(kbytes\): (\d+)") or 0)
     ok = proc.returncode == 0
-    last = [ln for ln in proc.stdout.splitlines() + err.splitlines()
+    last = [ln for ln in out.splitlines() + err.splitlines()
             if "Error" in ln or "error" in ln][-1:]
     return {"ok": ok, "status": "ok" if ok else f"exit {proc.returncode}: {''.join(last)[:200]}",
             "wall_s": round(secs or time.perf_counter() - start, 1), "cpu_s": round(cpu, 1),

@@ -124,6 +124,20 @@ def test_aggregate_parquet_reader_round_trip_with_awkward_labels(tmp_path):
         pd.DataFrame({"selections": ["record_count"], "protected_count": [1]}).to_parquet(
             tmp_path / "foreign.parquet")
         AggregateRelease.read_parquet(tmp_path / "foreign.parquet", doms)
+    import pyarrow.parquet as pq
+
+    from ptsynth.aggregates.artefact import PARQUET_METADATA_KEY
+
+    frame = agg.to_frame()
+    meta = json.loads(pq.read_schema(path).metadata[PARQUET_METADATA_KEY])
+    broken = frame.astype({"protected_count": object})
+    broken.loc[1, "protected_count"] = "many"
+    with pytest.raises(BundleError, match="whole numbers"):
+        AggregateRelease.from_frame(broken, doms, meta, source="agg.parquet")
+    twice = frame.copy()
+    twice.loc[1, "selections"] = "c:p;c:q"  # two values of one column: no combination
+    with pytest.raises(BundleError, match="no known attribute combination"):
+        AggregateRelease.from_frame(twice, doms, meta, source="agg.parquet")
 
 
 def test_writer_is_atomic_and_refuses_bad_output_paths(tmp_path):

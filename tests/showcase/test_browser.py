@@ -193,6 +193,10 @@ def test_trend_has_one_point_per_period(page, bundle) -> None:
     for (_, value), r in zip(points, result.rows, strict=True):
         if not r.suppressed:
             assert float(value) == pytest.approx(r.estimate, abs=0.11)
+    # one band per run of shown periods: nothing is drawn across a "fewer than k" period
+    flags = [r.suppressed for r in result.rows]
+    runs = sum(1 for i, f in enumerate(flags) if not f and (i == 0 or flags[i - 1]))
+    assert page.eval_on_selector_all("svg.trend polygon", "els => els.length") == runs
     _shot(page, f"{bundle.synthesizer}-trend")
 
 

@@ -338,8 +338,11 @@ class AggregateRelease:
         counts: dict[int, list[int]] = {ell: [] for ell in range(1, L + 1)}
         # With no ";" inside an attribute string, a selection splits into its attributes.
         plain = not any(";" in s for s in ids)
-        for sel, cnt in zip(frame["selections"].astype(str), frame["protected_count"].tolist(),
-                            strict=True):
+        numbers = pd.to_numeric(frame["protected_count"], errors="coerce")
+        if numbers.isna().any() or not np.all(np.isfinite(numbers)) \
+                or not np.array_equal(numbers, np.round(numbers)):
+            raise BundleError(f"{source}: protected_count must hold whole numbers")
+        for sel, cnt in zip(frame["selections"].astype(str), numbers.tolist(), strict=True):
             if sel == RECORD_COUNT_ROW:
                 record_count = int(cnt)
                 continue
@@ -350,7 +353,8 @@ class AggregateRelease:
                     attrs = None
             else:
                 attrs = _parse_selection(sel, ids)
-            if attrs is None or not 1 <= len(attrs) <= L:
+            if attrs is None or not 1 <= len(attrs) <= L \
+                    or len(set(g_col[attrs].tolist())) != len(attrs):
                 raise BundleError(f"{source}: a selection names no known attribute combination")
             attrs.sort()
             rows[len(attrs)].append(attrs)

@@ -585,13 +585,21 @@
     var maxv = 1; rows.forEach(function (r) { if (!r.suppressed) maxv = Math.max(maxv, r.high); });
     function x(i) { return L + (n > 1 ? i * (W - L - R) / (n - 1) : (W - L - R) / 2); }
     function y(v) { return T + (Hh - T - B) * (1 - v / maxv); }
-    var band = [], line = [], pts = [];
-    rows.forEach(function (r, i) { if (!r.suppressed) { band.push([x(i), y(r.high)]); line.push([x(i), y(r.estimate)]); } });
-    var lowPts = []; rows.forEach(function (r, i) { if (!r.suppressed) lowPts.unshift([x(i), y(r.low)]); });
+    var pts = [];
+    // One line and band per run of shown periods: a suppressed period ("fewer than k") breaks
+    // them, so no estimate or interval is drawn across it.
+    var runs = [[]];
+    rows.forEach(function (r, i) { if (r.suppressed) { if (runs[runs.length - 1].length) runs.push([]); } else runs[runs.length - 1].push(i); });
+    function xy(p) { return p[0].toFixed(1) + ',' + p[1].toFixed(1); }
     var svg = ['<svg class="chart trend" data-chart="trend" viewBox="0 0 ' + W + ' ' + Hh + '" width="' + W + '" height="' + Hh + '" role="img" aria-label="Count per ' + esc(col.name) + ' with 95% intervals">'];
     for (var g = 0; g <= 4; g++) { var v = maxv * g / 4; svg.push('<line x1="' + L + '" x2="' + (W - R) + '" y1="' + y(v) + '" y2="' + y(v) + '" stroke="#e2e8f0"></line><text class="val" x="' + (L - 6) + '" y="' + (y(v) + 4) + '" text-anchor="end">' + fmt(v) + '</text>'); }
-    if (band.length) svg.push('<polygon points="' + band.concat(lowPts).map(function (p) { return p[0].toFixed(1) + ',' + p[1].toFixed(1); }).join(' ') + '" fill="#56B4E9" fill-opacity="0.3"></polygon>');
-    if (line.length > 1) svg.push('<polyline points="' + line.map(function (p) { return p[0].toFixed(1) + ',' + p[1].toFixed(1); }).join(' ') + '" fill="none" stroke="#0072B2" stroke-width="2"></polyline>');
+    runs.forEach(function (run) {
+      if (!run.length) return;
+      var high = run.map(function (i) { return [x(i), y(rows[i].high)]; });
+      var low = run.map(function (i) { return [x(i), y(rows[i].low)]; }).reverse();
+      svg.push('<polygon points="' + high.concat(low).map(xy).join(' ') + '" fill="#56B4E9" fill-opacity="0.3"></polygon>');
+      if (run.length > 1) svg.push('<polyline points="' + run.map(function (i) { return xy([x(i), y(rows[i].estimate)]); }).join(' ') + '" fill="none" stroke="#0072B2" stroke-width="2"></polyline>');
+    });
     var every = Math.max(1, Math.ceil(n / 16));
     rows.forEach(function (r, i) {
       var lab = label(ci, r.cell[0]), aria = lab + ': ' + valueText(r) + (r.suppressed ? '' : ', 95% interval ' + rangeText(r)) + ', ' + SOURCE_WORDS[r.source];
