@@ -11,7 +11,9 @@ value. Usage::
 records (seeded), the DP record count of records is sampled ("before"), and each enforcement
 method is applied to that same sample ("after"): ``suppress`` (suppression and dropping only:
 the earlier method), ``redraw`` (whole records redrawn from the model, then suppression),
-``default`` (:data:`ptsynth.release.protect.STEPS`). Printed per method: mean 3-way TVD to the
+``no-rebalance`` (the default without its last step, :mod:`ptsynth.release.rebalance`),
+``default`` (:data:`ptsynth.release.protect.STEPS`). Structural zeros of the schema are
+passed, as the release pipeline does. Printed per method: mean 3-way TVD to the
 real records over all column triples (the private report's figure) and over the QI triples
 only, mean 1-way TVD of the QI columns, the largest rise of a QI column's blank share (points),
 categories with at least 2k real records absent after (and before) enforcement, the share of
@@ -52,7 +54,8 @@ from ptsynth.table import EncodedTable
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PTSYNTH_SHARED_DATA", REPO.parent / "shared" / "data"))
 CONFIGS = {"demo": REPO / "configs" / "ctdc_demo.toml", "ctdc_vp": REPO / "configs" / "ctdc_vp.toml"}
-METHODS = {"suppress": (), "redraw": ("redraw",), "default": STEPS}
+METHODS = {"suppress": (), "redraw": ("redraw",),
+           "no-rebalance": tuple(s for s in STEPS if s != "rebalance"), "default": STEPS}
 
 
 def _data_path(name: str, work: Path) -> Path:
@@ -129,7 +132,8 @@ def run_utility(args: argparse.Namespace) -> None:
                 redraw = model_redraw(synth, erng)
                 c0, w0 = time.process_time(), time.perf_counter()
                 after, rep = enforce_k_anonymity(before, qi, k=k, reporting_length=L, rng=erng,
-                                                 redraw=redraw, steps=METHODS[method])
+                                                 redraw=redraw, steps=METHODS[method],
+                                                 structural_zeros=cfg.schema.structural_zeros)
                 cpu, wall = time.process_time() - c0, time.perf_counter() - w0
                 ua = utility(real, after, qi, k)
                 rise = max(ua["blank"][c] - ub["blank"][c] for c in ub["blank"])
@@ -145,6 +149,7 @@ def run_utility(args: argparse.Namespace) -> None:
                     "records_changed": rep["records_changed_share"],
                     "recoded": rep["recoded_cells_total"], "copied": rep["records_copied"],
                     "aggregated": rep["records_aggregated"], "redrawn": rep["records_redrawn"],
+                    "rebalanced": rep["records_rebalanced"],
                     "suppressed": rep["suppressed_cells"], "dropped": rep["dropped_records"],
                     "cpu_s": cpu, "wall_s": wall,
                 }

@@ -434,9 +434,11 @@ def _targets(data, config, k: int = 10, seed: int = 1):
     synth = pipeline.measure(cfg, real, Accountant(1.0, 1e-6, rng=rng, release_id="t"))
     before = pipeline.synthesize(cfg, synth, rng, [])
     qi = list(cfg.schema.quasi_identifiers)
-    after, rep = enforce_k_anonymity(before, qi, k=k, reporting_length=3, rng=seeded_random(2))
+    zeros = cfg.schema.structural_zeros
+    after, rep = enforce_k_anonymity(before, qi, k=k, reporting_length=3, rng=seeded_random(2),
+                                     structural_zeros=zeros)
     supp, _ = enforce_k_anonymity(before, qi, k=k, reporting_length=3, rng=seeded_random(2),
-                                  steps=())
+                                  steps=(), structural_zeros=zeros)
     return real, before, after, supp, rep, real.indices(qi)
 
 
@@ -463,9 +465,9 @@ def _categories_lost(real: EncodedTable, after: EncodedTable, qi, k: int) -> int
 def test_targets_on_the_demo_data(tmp_path):
     """README demo, k = 10, length 3, epsilon 1: no blank share up by more than 2 points, every
     category with at least 2k real records kept, nobody dropped, and the 3-way TVD close to
-    before. Measured +16% (seed 1) to +22% (seed 2): 71% of the synthetic records sit in a
-    combination seen fewer than 10 times, so most must move (blanking cost +400%); the
-    issue's 10% is met on ctdc_vp, not here (see benchmarks/README.md)."""
+    before: +9.7% here (seed 1); +9% to +13% over seeds 1-3 in benchmarks/README.md, where
+    78% of the synthetic records sit in a combination seen fewer than 10 times (blanking
+    costs +400%). Without the rebalance step: +16% to +22%."""
     from ptsynth.demo import demo_config_path, generate_demo
 
     path = tmp_path / "demo.csv"
@@ -475,7 +477,7 @@ def test_targets_on_the_demo_data(tmp_path):
     assert _blank_rise(before, after, qi) <= 0.02
     assert _categories_lost(real, after, qi, 10) == 0
     t0, t1, ts = _tvd3(real, before), _tvd3(real, after), _tvd3(real, supp)
-    assert t1 <= 1.25 * t0
+    assert t1 <= 1.12 * t0
     assert ts - t0 > 10 * (t1 - t0)  # blanking, the earlier method, costs far more
 
 

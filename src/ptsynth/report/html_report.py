@@ -181,7 +181,8 @@ def _protection_changes(prot: dict) -> str:
     for key, label in (("records_recoded", "records with a recoded value"),
                        ("records_copied", "records that took a neighbour's values"),
                        ("records_aggregated", "records aggregated into a group of k"),
-                       ("records_redrawn", "records redrawn from the model")):
+                       ("records_redrawn", "records redrawn from the model"),
+                       ("records_rebalanced", "records moved back toward the table before")):
         if key in prot:
             rows.append([label, prot.get(key), share(prot.get(key))])
     rows += [
