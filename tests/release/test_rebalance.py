@@ -74,11 +74,13 @@ def run(before: EncodedTable, after: EncodedTable, qi: list[int], k: int, L: int
     def impossible(codes):
         return violations(list(zeros), codes, names)
 
-    rows = rb.rebalance(
+    rows, codes = rb.rebalance(
         full, np.arange(full.shape[0]), bq, qi, sizes, _missing(before.domains, qi), k=k,
         reporting_length=L, floors=floors, profiles=profiles, weight_now=weight_now,
         weight_before=weight_before, partners=tables, zero_values=None,
         rng_uniform=seeded_random(seed).uniform, impossible=impossible if zeros else None)
+    np.testing.assert_array_equal(full, np.asarray(after.codes))  # left to the caller
+    full[rows] = codes
     return full, rows, list(tables)
 
 
@@ -202,6 +204,26 @@ def test_no_move_into_a_structural_zero():
     assert not violations([zero], full, [d.name for d in doms]).any()
     # the 5 records with c2 = 0 may go back to c0 = 0; none with c2 = 1 does
     assert ((full[:, 0] == 0) & (full[:, 2] == 0)).sum() == 20
+
+
+def test_a_defective_rebalance_is_undone(monkeypatch):
+    """Should the last step ever break k-anonymity, the table from before it is released."""
+    t = make_table(600, 6, seed=11, max_size=6)
+    qi = [0, 1, 2, 3]
+    base, _ = enforce_k_anonymity(t, qi, k=5, reporting_length=3, rng=seeded_random(3),
+                                  steps=WITHOUT)
+
+    def broken(full, live, *args, **kwargs):
+        rows = live[:3]
+        codes = np.array(full[rows], copy=True)
+        codes[:, 0] = 0
+        codes[0, qi] = [d.size - 1 for d in (t.domains[j] for j in qi)]  # a lone profile
+        return rows, codes
+
+    monkeypatch.setattr("ptsynth.release.protect.rebalance", broken)
+    out, rep = enforce_k_anonymity(t, qi, k=5, reporting_length=3, rng=seeded_random(3))
+    assert rep["check"]["ok"] and rep["records_rebalanced"] == 0
+    np.testing.assert_array_equal(out.codes, base.codes)
 
 
 def test_enforcement_reports_the_rebalanced_records():

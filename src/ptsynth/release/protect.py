@@ -251,6 +251,7 @@ class _Enforcer:
         self.violating_before = 0
         self.rounds = 0
         self.rebalanced = np.zeros(n, dtype=bool)
+        self.undo_rebalance: tuple[np.ndarray, np.ndarray] | None = None
         self.weight_before = self.counts.weight.copy()  # per QI profile (ids only get appended)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -600,7 +601,7 @@ class _Enforcer:
 
     def rebalance(self, reporting_length: int) -> None:
         live = np.flatnonzero(self.keep)
-        rows = rebalance(
+        rows, codes = rebalance(
             self.full, live, self.before_q, list(self.qi),
             [d.size for d in self.table.domains], list(self.missing),
             k=self.k, reporting_length=reporting_length, floors=self.floor,
@@ -610,6 +611,8 @@ class _Enforcer:
             rng_uniform=self.rng.uniform,
             impossible=self._impossible if self.zeros else None,
         )
+        self.undo_rebalance = (rows, self.full[rows].copy())
+        self.full[rows] = codes
         self.rebalanced[rows] = True
 
     # -- the report ------------------------------------------------------------------------------
@@ -617,6 +620,15 @@ class _Enforcer:
         table = self.table
         out = EncodedTable(self.full if self.keep.all() else self.full[self.keep], table.domains)
         final = check_k_anonymity(out, list(self.qi), k=self.k, reporting_length=reporting_length)
+        if not final["ok"] and self.undo_rebalance is not None:  # a defect
+            # in the last step must not fail a release whose table was k-anonymous before it
+            rows, codes = self.undo_rebalance
+            self.full[rows] = codes
+            self.rebalanced[:] = False
+            out = EncodedTable(self.full if self.keep.all() else self.full[self.keep],
+                               table.domains)
+            final = check_k_anonymity(out, list(self.qi), k=self.k,
+                                      reporting_length=reporting_length)
         if not final["ok"]:  # pragma: no cover - guaranteed by construction
             raise RuntimeError("internal error: k-anonymity enforcement did not converge")
         n = table.n_records

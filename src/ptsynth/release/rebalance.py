@@ -147,9 +147,9 @@ def rebalance(
     zero_values: Callable[[np.ndarray, int], np.ndarray] | None,
     rng_uniform: Callable[[int], np.ndarray],
     impossible: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> np.ndarray:
-    """Move QI values of kept records ``live`` of ``full`` (all columns, changed in place) back
-    toward the table before enforcement, keeping k-anonymity; see the module docstring.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move QI values of kept records ``live`` of ``full`` (all columns) back toward the table
+    before enforcement, keeping k-anonymity; see the module docstring.
 
     The counts come from the enforcement's own state, so no pass over all records is needed:
     ``profiles`` (distinct QI vectors, by QI position) with their record counts now and before
@@ -157,12 +157,13 @@ def rebalance(
     ``partners[(j, c)] = (now, before)``, the ``sizes[j] x sizes[c]`` tables of QI ``j`` with
     another column ``c``, scaled to the live record count. ``before_q``: QI codes before
     enforcement, per record (to find the records enforcement changed). Returns the rows of
-    ``full`` whose QI values this step changed."""
+    ``full`` this step changes and their new codes (all columns); ``full`` is left as it is,
+    so that the caller can check the result before keeping it."""
     qi = [int(j) for j in qi]
     q = len(qi)
     n = live.size
     if n == 0 or q == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros((0, full.shape[1]), dtype=full.dtype)
     all_sizes = [int(s) for s in sizes]
     q_sizes = [all_sizes[j] for j in qi]
     miss = np.asarray([int(m) for m in missing], dtype=np.int64)  # per QI position
@@ -214,8 +215,7 @@ def rebalance(
                        space, impossible, rng_uniform, moved)
     _local_search(X, present, moved, qi, q_sizes, miss, through, floors, k, zero_values,
                   rng_uniform)
-    full[rows[moved]] = X[moved].astype(full.dtype)
-    return rows[moved]
+    return rows[moved], X[moved].astype(full.dtype)
 
 
 def _local_search(X: np.ndarray, present: np.ndarray, moved: np.ndarray, qi: list[int],
