@@ -54,15 +54,17 @@ W_PAIR = 10.0
 W_HIGHER = 1.0
 W_PARTNER = 10.0
 #: Other (non-QI) columns whose tables with each QI are kept, at most (the most dependent).
-MAX_PARTNERS = 32
+MAX_PARTNERS = 8
 #: Records considered for moves, at most.
 MAX_CANDIDATES = 1 << 19
 #: Passes over the QI columns, at most (a pass with no accepted move ends the search).
 MAX_ROUNDS = 3
 #: Candidate records x values evaluated at a time (bounded memory).
 CHUNK_CELLS = 1 << 18
-#: Moves accepted against the same counts at a time (see :func:`_accept`).
+#: Moves accepted against the same counts at a time (see :func:`_accept`), at least; at most
+#: :data:`MAX_BLOCKS` blocks per column and pass (larger blocks for many movers).
 BLOCK = 256
+MAX_BLOCKS = 64
 #: Group moves need every marginal's cells in one dense array of at most this many cells
 #: (else they are skipped and only single-value moves run).
 SPACE_CELLS = 1 << 23
@@ -84,16 +86,19 @@ class _Marginal:
     now: np.ndarray  # counts now (float: partner tables may be scaled samples)
     target: np.ndarray  # counts before enforcement
     cells: int = 0  # size of the product domain
-    dense: np.ndarray | None = None  # key -> index (-1: never seen), for small domains
+    dense: np.ndarray | None = None  # key -> index (unseen: never seen), for small domains
 
     def __post_init__(self) -> None:
         self.unseen = self.keys.size  # index of the sentinel cell (never entered)
-        if 0 < self.cells <= DENSE_CELLS:
+        self.every_cell = self.keys.size == self.cells  # then a cell's index is its key
+        if not self.every_cell and 0 < self.cells <= DENSE_CELLS:
             self.dense = np.full(self.cells, self.unseen, dtype=np.int64)
             self.dense[self.keys] = np.arange(self.keys.size)
 
     def lookup(self, key: np.ndarray) -> np.ndarray:
         """Index of each key's cell; :attr:`unseen` for a cell seen neither before nor now."""
+        if self.every_cell:
+            return key
         if self.dense is not None:
             return self.dense[key]
         i = np.searchsorted(self.keys, key)
@@ -262,13 +267,14 @@ def _local_search(X: np.ndarray, present: np.ndarray, moved: np.ndarray, qi: lis
 def _accept(movers: np.ndarray, values: np.ndarray, X: np.ndarray, present: np.ndarray, p: int,
             j: int, qi: list[int], marginals: list[_Marginal], floor: np.ndarray,
             k: int) -> np.ndarray:
-    """Accept moves in priority order, :data:`BLOCK` at a time against the current counts,
+    """Accept moves in priority order, a block at a time against the current counts,
     updating them; returns the records moved. Within a block, a mover's counts are those left
     by the movers before it in the same cells (its rank), so gains and limits stay exact when
     the earlier ones are accepted (and err on the safe side when they are not)."""
     taken = []
-    for b0 in range(0, movers.size, BLOCK):
-        rows, vals = movers[b0:b0 + BLOCK], values[b0:b0 + BLOCK]
+    block = max(BLOCK, -(-movers.size // MAX_BLOCKS))
+    for b0 in range(0, movers.size, block):
+        rows, vals = movers[b0:b0 + block], values[b0:b0 + block]
         gain = np.zeros(rows.size)
         ok = np.ones(rows.size, dtype=bool)
         here = present[rows, p]
@@ -312,7 +318,14 @@ def _accept(movers: np.ndarray, values: np.ndarray, X: np.ndarray, present: np.n
 def _marginal(cols: tuple[int, ...], weight: float, constrained: bool, strides: np.ndarray,
               cells: int, now_keys: np.ndarray, now_weights: np.ndarray, before_keys: np.ndarray,
               before_weights: np.ndarray) -> _Marginal:
-    """Counts now and before over the cells seen in either (keys may repeat: weights add)."""
+    """Counts now and before (keys may repeat: weights add): over every cell when the domain
+    is small (a bincount, no sort), else over the cells seen in either."""
+    if cells <= DENSE_CELLS:
+        keys = np.arange(cells, dtype=np.int64)
+        now = np.bincount(now_keys, weights=now_weights, minlength=cells + 1).astype(np.float64)
+        target = np.bincount(before_keys, weights=before_weights,
+                             minlength=cells + 1).astype(np.float64)
+        return _Marginal(cols, weight, constrained, strides, keys, now, target, cells)
     keys = np.union1d(now_keys, before_keys)
     now = np.zeros(keys.size + 1)  # + the sentinel cell
     np.add.at(now, np.searchsorted(keys, now_keys), now_weights)
@@ -402,10 +415,13 @@ class _CellSpace:
         self.strides = np.zeros((len(marginals), width), dtype=np.int64)
         for i, (m, off) in enumerate(zip(marginals, self.offsets, strict=True)):
             span = slice(int(off), int(off) + m.cells + 1)
-            now = np.zeros(m.cells + 1)
-            target = np.zeros(m.cells + 1)
-            now[m.keys] = m.now[:-1]
-            target[m.keys] = m.target[:-1]
+            if m.keys.size == m.cells:  # already over every cell
+                now, target = m.now, m.target
+            else:
+                now = np.zeros(m.cells + 1)
+                target = np.zeros(m.cells + 1)
+                now[m.keys] = m.now[:-1]
+                target[m.keys] = m.target[:-1]
             self.now[span], self.target[span], self.weight[span] = now, target, m.weight
             m.keys = np.arange(m.cells, dtype=np.int64)
             m.now, m.target = self.now[span], self.target[span]
@@ -458,11 +474,18 @@ def _restore_cells(X: np.ndarray, B: np.ndarray, present: np.ndarray, qi: list[i
                 lost.append((float(m.target[cell]), tuple(pos), tuple(vals), m, int(cell)))
     lost.sort(key=lambda t: -t[0])
     done = 0
+    held: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per marginal: records by key before
     for _before, pos, vals, m, cell in lost:
         want = np.asarray(vals)[None, :]
         cols = [qi[p] for p in pos]
-        R = np.flatnonzero((B[:, list(pos)] == want).all(axis=1) & ~moved
-                           & ~(X[:, cols] == want).all(axis=1))
+        if id(m) not in held:
+            keys = _key(B, list(pos), m.strides)
+            order = np.argsort(keys, kind="stable")
+            held[id(m)] = (keys[order], order)
+        sorted_keys, order = held[id(m)]
+        key = int(m.keys[cell])
+        R = order[np.searchsorted(sorted_keys, key):np.searchsorted(sorted_keys, key, "right")]
+        R = np.sort(R[~moved[R] & ~(X[R][:, cols] == want).all(axis=1)])
         if R.size < k:
             continue
         profiles, counts = np.unique(B[R], axis=0, return_counts=True)
