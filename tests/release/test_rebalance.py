@@ -223,6 +223,24 @@ def test_a_defective_rebalance_is_undone(monkeypatch):
     monkeypatch.setattr("ptsynth.release.protect.rebalance", broken)
     out, rep = enforce_k_anonymity(t, qi, k=5, reporting_length=3, rng=seeded_random(3))
     assert rep["check"]["ok"] and rep["records_rebalanced"] == 0
+    assert rep["rebalance_note"].startswith("undone")
+    np.testing.assert_array_equal(out.codes, base.codes)
+
+
+def test_a_failing_rebalance_is_skipped(monkeypatch):
+    """An exception in the last step leaves the k-anonymous table it was given, and says so."""
+    t = make_table(600, 6, seed=11, max_size=6)
+    qi = [0, 1, 2, 3]
+    base, _ = enforce_k_anonymity(t, qi, k=5, reporting_length=3, rng=seeded_random(3),
+                                  steps=WITHOUT)
+
+    def broken(*args, **kwargs):
+        raise IndexError("a defect")
+
+    monkeypatch.setattr("ptsynth.release.protect.rebalance", broken)
+    out, rep = enforce_k_anonymity(t, qi, k=5, reporting_length=3, rng=seeded_random(3))
+    assert rep["check"]["ok"] and rep["records_rebalanced"] == 0
+    assert rep["rebalance_note"] == "skipped: internal error (IndexError)"
     np.testing.assert_array_equal(out.codes, base.codes)
 
 
@@ -235,4 +253,4 @@ def test_enforcement_reports_the_rebalanced_records():
     assert rep["check"]["ok"] and rep0["records_rebalanced"] == 0
     assert rep["method"].endswith("suppress or drop, rebalance")
     differs = (np.asarray(out.codes) != np.asarray(base.codes)).any(axis=1)
-    assert rep["records_rebalanced"] >= int(differs.sum()) > 0
+    assert rep["records_rebalanced"] == int(differs.sum()) > 0 and rep["rebalance_note"] == ""

@@ -252,6 +252,7 @@ class _Enforcer:
         self.rounds = 0
         self.rebalanced = np.zeros(n, dtype=bool)
         self.undo_rebalance: tuple[np.ndarray, np.ndarray] | None = None
+        self.rebalance_note = ""
         self.weight_before = self.counts.weight.copy()  # per QI profile (ids only get appended)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -600,8 +601,23 @@ class _Enforcer:
         return tables[(j, c)].reshape(self.pairs.sizes[j], self.pairs.sizes[c]).astype(np.float64)
 
     def rebalance(self, reporting_length: int) -> None:
+        """The last step; skipped (and said in the report) should it raise: it only polishes a
+        table that is k-anonymous already, so a defect in it must not fail the release."""
         live = np.flatnonzero(self.keep)
-        rows, codes = rebalance(
+        try:
+            rows, codes = self._rebalance(live, reporting_length)
+        except Exception as exc:  # noqa: BLE001 - see the docstring; the type only, no value
+            self.rebalance_note = f"skipped: internal error ({type(exc).__name__})"
+            return
+        same = (codes == self.full[rows]).all(axis=1)  # moved away and back: not a change
+        rows, codes = rows[~same], codes[~same]
+        self.undo_rebalance = (rows, self.full[rows].copy())
+        self.full[rows] = codes
+        self.rebalanced[rows] = True
+
+    def _rebalance(self, live: np.ndarray,
+                   reporting_length: int) -> tuple[np.ndarray, np.ndarray]:
+        return rebalance(
             self.full, live, self.before_q, list(self.qi),
             [d.size for d in self.table.domains], list(self.missing),
             k=self.k, reporting_length=reporting_length, floors=self.floor,
@@ -610,10 +626,8 @@ class _Enforcer:
             zero_values=self._zero_values if self.zeros else None,
             rng_uniform=self.rng.uniform,
             impossible=self._impossible if self.zeros else None,
+            fresh=self.redrawn,
         )
-        self.undo_rebalance = (rows, self.full[rows].copy())
-        self.full[rows] = codes
-        self.rebalanced[rows] = True
 
     # -- the report ------------------------------------------------------------------------------
     def report(self, reporting_length: int) -> tuple[EncodedTable, dict[str, Any]]:
@@ -625,6 +639,7 @@ class _Enforcer:
             rows, codes = self.undo_rebalance
             self.full[rows] = codes
             self.rebalanced[:] = False
+            self.rebalance_note = "undone: the table after it failed the check"
             out = EncodedTable(self.full if self.keep.all() else self.full[self.keep],
                                table.domains)
             final = check_k_anonymity(out, list(self.qi), k=self.k,
@@ -685,6 +700,7 @@ class _Enforcer:
             "records_aggregated": int((self.aggregated & same_row).sum()),
             "records_redrawn": int((self.redrawn & self.keep).sum()),
             "records_rebalanced": int((self.rebalanced & self.keep).sum()),
+            "rebalance_note": self.rebalance_note,
             "suppressed_cells": n_supp,
             "suppressed_by_column": suppressed,
             "suppressed_cell_share": n_supp / present_before if present_before else 0.0,
@@ -766,7 +782,8 @@ def _empty_report(table: EncodedTable, idx: list[int], k: int, reporting_length:
         "records_changed": 0, "records_changed_share": 0.0,
         "recoded_cells": {nm: 0 for nm in names}, "recoded_cells_total": 0,
         "records_recoded": 0, "records_copied": 0, "records_aggregated": 0,
-        "records_redrawn": 0, "records_rebalanced": 0, "suppressed_cells": 0,
+        "records_redrawn": 0, "records_rebalanced": 0, "rebalance_note": "",
+        "suppressed_cells": 0,
         "suppressed_by_column": {nm: 0 for nm in names}, "suppressed_cell_share": 0.0,
         "records_with_suppression": 0, "record_suppression_share": 0.0,
         "dropped_records": 0, "dropped_share": 0.0, "blank_share": {},

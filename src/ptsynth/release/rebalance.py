@@ -19,9 +19,11 @@ when it lowers the objective:
    taking one common QI profile of those records. k records entering one profile give every
    combination of it at least k records; the combinations they leave are checked.
 2. *Single-value moves* (:func:`_local_search`): a record changes one QI value ``u -> v``
-   when every combination it leaves keeps more than k records (or had only this one) and
+   when every combination it leaves keeps at least k records (or had only this one) and
    every one it enters already has k or more; evaluated for all records of one column at
-   once (numpy), accepted :data:`BLOCK` at a time in order of gain against the current counts.
+   once (numpy), accepted a block at a time (:data:`BLOCK` or more) in order of gain against
+   the current counts. No move enters a combination of values that neither the table before
+   enforcement nor the table now holds.
 
 Both keep the table k-anonymous at the reporting length, keep a protected category (one with
 at least k records before enforcement) at its floor, and never move a record into a
@@ -32,11 +34,12 @@ level before enforcement.
 
 What it reads: the synthetic table before and after enforcement and the enforcement's own
 counts (DP output; post-processing). Measured effect in ``benchmarks/protect.py``
-(``benchmarks/README.md``). Cost: at most :data:`MAX_ROUNDS` passes over the QI columns, each
-``O(records x values x marginals through the column)`` on the records enforcement changed
-plus as many others drawn at random (at most :data:`MAX_CANDIDATES`);
-group moves cost ``O(k x marginals)`` per try and are skipped when the marginals' cells do not
-fit in :data:`SPACE_CELLS`.
+(``benchmarks/README.md``). Candidates: the records enforcement changed (a random
+:data:`MAX_CANDIDATES` / 2 of them when more) plus as many others drawn at random. Cost: at
+most :data:`MAX_ROUNDS` passes over the QI columns, each ``O(candidates x values x marginals
+through the column + cells of those marginals)``; group moves ``O(pool x marginals)`` per try,
+at most :data:`MAX_GROUP_TRIES` tries, skipped when the marginals' cells do not fit in
+:data:`SPACE_CELLS` (then each marginal costs 16 bytes per cell).
 """
 
 from __future__ import annotations
@@ -68,9 +71,16 @@ MAX_BLOCKS = 64
 #: Group moves need every marginal's cells in one dense array of at most this many cells
 #: (else they are skipped and only single-value moves run).
 SPACE_CELLS = 1 << 23
+#: Group tries at most, the pool of records a group is chosen from (x k), and the memory for
+#: the marginals' records-by-key indexes (8 bytes per candidate each; the least recently used
+#: is dropped beyond it): bounded time and memory.
+MAX_GROUP_TRIES = 8192
+GROUP_POOL = 32
+HELD_BYTES = 1 << 28
 #: Profiles tried per combination to refill (the most common ones among its records before).
 PROFILES_PER_CELL = 3
-#: Marginals with at most this many cells look cells up in a dense index (else by search).
+#: Marginals with at most this many cells are held over every cell (a cell's index is its key,
+#: counts by bincount); larger ones over the cells seen before or now (looked up by search).
 DENSE_CELLS = 1 << 22
 
 
@@ -86,21 +96,16 @@ class _Marginal:
     now: np.ndarray  # counts now (float: partner tables may be scaled samples)
     target: np.ndarray  # counts before enforcement
     cells: int = 0  # size of the product domain
-    dense: np.ndarray | None = None  # key -> index (unseen: never seen), for small domains
 
     def __post_init__(self) -> None:
         self.unseen = self.keys.size  # index of the sentinel cell (never entered)
         self.every_cell = self.keys.size == self.cells  # then a cell's index is its key
-        if not self.every_cell and 0 < self.cells <= DENSE_CELLS:
-            self.dense = np.full(self.cells, self.unseen, dtype=np.int64)
-            self.dense[self.keys] = np.arange(self.keys.size)
 
     def lookup(self, key: np.ndarray) -> np.ndarray:
-        """Index of each key's cell; :attr:`unseen` for a cell seen neither before nor now."""
+        """Index of each key's cell; :attr:`unseen` for a cell seen neither before nor now
+        (only in a marginal too large to hold every cell)."""
         if self.every_cell:
             return key
-        if self.dense is not None:
-            return self.dense[key]
         i = np.searchsorted(self.keys, key)
         i = np.minimum(i, self.keys.size - 1)
         return np.where(self.keys[i] == key, i, self.unseen)
@@ -152,6 +157,7 @@ def rebalance(
     zero_values: Callable[[np.ndarray, int], np.ndarray] | None,
     rng_uniform: Callable[[int], np.ndarray],
     impossible: Callable[[np.ndarray], np.ndarray] | None = None,
+    fresh: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Move QI values of kept records ``live`` of ``full`` (all columns) back toward the table
     before enforcement, keeping k-anonymity; see the module docstring.
@@ -161,7 +167,8 @@ def rebalance(
     enforcement (``weight_before`` may be shorter: profiles only ever get appended), and
     ``partners[(j, c)] = (now, before)``, the ``sizes[j] x sizes[c]`` tables of QI ``j`` with
     another column ``c``, scaled to the live record count. ``before_q``: QI codes before
-    enforcement, per record (to find the records enforcement changed). Returns the rows of
+    enforcement, per record (to find the records enforcement changed); ``fresh``: records of
+    ``full`` redrawn from the model (their ``before_q`` is another record's). Returns the rows of
     ``full`` this step changes and their new codes (all columns); ``full`` is left as it is,
     so that the caller can check the result before keeping it."""
     qi = [int(j) for j in qi]
@@ -183,7 +190,9 @@ def rebalance(
     if 2 * n_changed >= n and n <= MAX_CANDIDATES:
         cand = np.arange(n)
     else:
-        ch = np.flatnonzero(changed)[: MAX_CANDIDATES // 2]
+        ch = np.flatnonzero(changed)
+        if ch.size > MAX_CANDIDATES // 2:  # a random half-budget of them (rows may be ordered)
+            ch = ch[rng_uniform(ch.size) < (MAX_CANDIDATES // 2) / ch.size]
         others = np.flatnonzero(~changed)
         share = min(ch.size, MAX_CANDIDATES - ch.size) / max(others.size, 1)
         cand = np.sort(np.r_[ch, others[rng_uniform(others.size) < share]])
@@ -216,7 +225,9 @@ def rebalance(
     moved = np.zeros(X.shape[0], dtype=bool)
     if _CellSpace.fits(marginals):  # group moves first, then single values
         space = _CellSpace(marginals, qi, miss, floors, X.shape[1], all_sizes)
-        _restore_cells(X, before_q[rows].astype(np.int64), present, qi, miss, k, marginals,
+        usable = np.ones(rows.size, dtype=bool) if fresh is None else ~fresh[rows]
+        _restore_cells(X, before_q[rows].astype(np.int64), usable, present, qi, miss, k,
+                       marginals,
                        space, impossible, rng_uniform, moved)
     _local_search(X, present, moved, qi, q_sizes, miss, through, floors, k, zero_values,
                   rng_uniform)
@@ -237,9 +248,10 @@ def _local_search(X: np.ndarray, present: np.ndarray, moved: np.ndarray, qi: lis
             best_v = np.full(X.shape[0], -1, dtype=np.int64)
             best_g = np.zeros(X.shape[0])
             chunk = max(1, CHUNK_CELLS // (size + len(through[j])))  # gains + per-set keys
+            tables = [_entry_costs(m, k) for m in through[j]]  # counts change only in _accept
             for s0 in range(0, X.shape[0], chunk):
                 sl = slice(s0, s0 + chunk)
-                idx, g = _gains(X[sl], present[sl], p, j, size, miss, qi, through[j],
+                idx, g = _gains(X[sl], present[sl], p, j, size, miss, qi, through[j], tables,
                                 floors[p], k)
                 if zero_values is not None and idx.size:
                     g[zero_values(X[sl][idx], p)] = np.inf
@@ -269,8 +281,9 @@ def _accept(movers: np.ndarray, values: np.ndarray, X: np.ndarray, present: np.n
             k: int) -> np.ndarray:
     """Accept moves in priority order, a block at a time against the current counts,
     updating them; returns the records moved. Within a block, a mover's counts are those left
-    by the movers before it in the same cells (its rank), so gains and limits stay exact when
-    the earlier ones are accepted (and err on the safe side when they are not)."""
+    by the movers before it in the same cells (its rank): limits err on the safe side when
+    earlier movers are rejected, and gains ignore one mover's old cell being another's new
+    one (which only makes them pessimistic: the objective is convex in each count)."""
     taken = []
     block = max(BLOCK, -(-movers.size // MAX_BLOCKS))
     for b0 in range(0, movers.size, block):
@@ -291,7 +304,7 @@ def _accept(movers: np.ndarray, values: np.ndarray, X: np.ndarray, present: np.n
             o = m.lookup(base + X[rows, j] * sj)
             nw = m.lookup(base + vals * sj)
             cells.append((o, nw))
-            ok &= nw != m.unseen
+            ok &= (nw != m.unseen) & ((m.now[nw] > 0) | (m.target[nw] > 0))
             a_o = m.now[o] - _ranks(o)
             a_n = m.now[nw] + _ranks(nw)
             t_o, t_n = m.target[o], m.target[nw]
@@ -334,12 +347,30 @@ def _marginal(cols: tuple[int, ...], weight: float, constrained: bool, strides: 
     return _Marginal(cols, weight, constrained, strides, keys, now, target, cells)
 
 
+def _entry_costs(m: _Marginal, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell of ``m``: the objective change of one more record, where the combination's
+    k-anonymity limit applies and where it does not (``inf``: not entered). A cell that held
+    no record before enforcement and holds none now is never entered: no move creates a
+    combination the table before did not have."""
+    a, t = m.now, m.target
+    free = m.weight * (np.abs(a + 1 - t) - np.abs(a - t))
+    free[m.unseen] = np.inf
+    free[(a == 0) & (t == 0)] = np.inf
+    if not m.constrained:
+        return free, free
+    limited = free.copy()
+    limited[a < k] = np.inf  # entering a combination below k (or absent)
+    return limited, free
+
+
 def _gains(X: np.ndarray, present: np.ndarray, p: int, j: int, size: int, miss: np.ndarray,
-           qi: list[int], marginals: list[_Marginal], floor: np.ndarray,
+           qi: list[int], marginals: list[_Marginal],
+           tables: list[tuple[np.ndarray, np.ndarray]], floor: np.ndarray,
            k: int) -> tuple[np.ndarray, np.ndarray]:
     """For the records that may leave their value of QI ``j``: their positions, and the
     objective change of moving each to each value (``inf`` where the move is not allowed;
-    shape ``(records, size)``). Per-cell tables first, so each record costs gathers only."""
+    shape ``(records, size)``). ``tables``: :func:`_entry_costs` of each marginal, so each
+    record costs gathers only."""
     m_rows = X.shape[0]
     out_gain = np.zeros(m_rows)
     can_leave = np.ones(m_rows, dtype=bool)
@@ -364,20 +395,13 @@ def _gains(X: np.ndarray, present: np.ndarray, p: int, j: int, size: int, miss: 
     rows = np.flatnonzero(can_leave)
     values = np.arange(size, dtype=np.int64)
     gain = np.repeat(out_gain[rows, None], size, axis=1)
-    for m, base in zip(marginals, bases, strict=True):
+    for m, base, (limited, free) in zip(marginals, bases, tables, strict=True):
         sj = m.strides[m.cols.index(j)]
-        a, t = m.now, m.target
-        cell_in = m.weight * (np.abs(a + 1 - t) - np.abs(a - t))
-        cell_in[m.unseen] = np.inf
-        if m.constrained:
-            cell_in[a < k] = np.inf  # entering a combination below k (or absent)
         new = m.lookup(base[rows, None] + values[None, :] * sj)
-        g = cell_in[new]
+        g = limited[new]
         if m.constrained:
             others = _others_present(present[rows], m, j, qi)
             if not others.all():  # no combination through a missing value: no limit there
-                free = m.weight * (np.abs(a + 1 - t) - np.abs(a - t))
-                free[m.unseen] = np.inf
                 g = np.where(others[:, None], g, free[new])
         gain += g
     if miss[p] >= 0:
@@ -425,7 +449,6 @@ class _CellSpace:
             self.now[span], self.target[span], self.weight[span] = now, target, m.weight
             m.keys = np.arange(m.cells, dtype=np.int64)
             m.now, m.target = self.now[span], self.target[span]
-            m.dense = None
             m.__post_init__()
             self.cols[i, : len(m.cols)] = m.cols
             self.strides[i, : len(m.cols)] = m.strides
@@ -435,8 +458,11 @@ class _CellSpace:
                 for c, st in zip(m.cols, m.strides, strict=True):
                     ok &= (cell // st) % all_sizes[c] != miss[pos_of[c]]
                 self.check[int(off): int(off) + m.cells] = ok
-                if len(m.cols) == 1:
-                    self.floor[int(off): int(off) + m.cells] = floors[pos_of[m.cols[0]]]
+                if len(m.cols) == 1:  # protected categories (never the blank)
+                    fl = np.array(floors[pos_of[m.cols[0]]], dtype=np.float64)
+                    if miss[pos_of[m.cols[0]]] >= 0:
+                        fl[miss[pos_of[m.cols[0]]]] = 0.0
+                    self.floor[int(off): int(off) + m.cells] = fl
 
     @staticmethod
     def fits(marginals: list[_Marginal]) -> bool:
@@ -448,9 +474,9 @@ class _CellSpace:
         return (padded[:, self.cols] * self.strides[None]).sum(axis=2) + self.offsets[None, :]
 
 
-def _restore_cells(X: np.ndarray, B: np.ndarray, present: np.ndarray, qi: list[int],
-                   miss: np.ndarray, k: int, marginals: list[_Marginal], space: _CellSpace,
-                   impossible: Callable[[np.ndarray], np.ndarray] | None,
+def _restore_cells(X: np.ndarray, B: np.ndarray, usable: np.ndarray, present: np.ndarray,
+                   qi: list[int], miss: np.ndarray, k: int, marginals: list[_Marginal],
+                   space: _CellSpace, impossible: Callable[[np.ndarray], np.ndarray] | None,
                    rng_uniform: Callable[[int], np.ndarray], moved: np.ndarray) -> int:
     """Group moves: refill combinations of 2 to ``reporting_length`` QI values that now hold at
     least k records fewer than before enforcement (most often: emptied, because every record
@@ -458,7 +484,10 @@ def _restore_cells(X: np.ndarray, B: np.ndarray, present: np.ndarray, qi: list[i
     that held it before enforcement (and do not now) propose their most common QI profiles
     before enforcement, :data:`PROFILES_PER_CELL` at most; for each, the k of them that can
     leave their current combinations and were closest to it all take it (see
-    :func:`_try_group`). Returns the number of groups moved."""
+    :func:`_try_group`). ``usable``: candidates whose QI values before enforcement are their
+    own (not a record redrawn from the model in place of another). At most
+    :data:`MAX_GROUP_TRIES` tries, each on a pool of at most :data:`GROUP_POOL` x k records.
+    Returns the number of groups moved."""
     pos_of = {c: i for i, c in enumerate(qi)}
     lost = []
     for m in marginals:
@@ -473,26 +502,39 @@ def _restore_cells(X: np.ndarray, B: np.ndarray, present: np.ndarray, qi: list[i
             if all(v != miss[p] for v, p in zip(vals, pos, strict=True)):
                 lost.append((float(m.target[cell]), tuple(pos), tuple(vals), m, int(cell)))
     lost.sort(key=lambda t: -t[0])
-    done = 0
-    held: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per marginal: records by key before
+    done = tries = 0
+    # per marginal: candidates sorted by their key before enforcement (int32: keys < SPACE_CELLS
+    # and rows < MAX_CANDIDATES), the most recently used within HELD_BYTES
+    held: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    max_held = max(4, HELD_BYTES // (8 * max(B.shape[0], 1)))
     for _before, pos, vals, m, cell in lost:
+        if tries >= MAX_GROUP_TRIES:
+            break
         want = np.asarray(vals)[None, :]
         cols = [qi[p] for p in pos]
-        if id(m) not in held:
-            keys = _key(B, list(pos), m.strides)
-            order = np.argsort(keys, kind="stable")
+        if id(m) in held:
+            held[id(m)] = held.pop(id(m))
+        else:
+            if len(held) >= max_held:
+                held.pop(next(iter(held)))
+            keys = _key(B, list(pos), m.strides).astype(np.int32)
+            order = np.argsort(keys, kind="stable").astype(np.int32)
             held[id(m)] = (keys[order], order)
         sorted_keys, order = held[id(m)]
         key = int(m.keys[cell])
         R = order[np.searchsorted(sorted_keys, key):np.searchsorted(sorted_keys, key, "right")]
-        R = np.sort(R[~moved[R] & ~(X[R][:, cols] == want).all(axis=1)])
+        R = R[usable[R] & ~moved[R] & ~(X[R][:, cols] == want).all(axis=1)].astype(np.int64)
         if R.size < k:
             continue
+        if R.size > GROUP_POOL * k:  # a random pool: the cost of a try is O(|R| x marginals)
+            R = R[np.argsort(rng_uniform(R.size))[: GROUP_POOL * k]]
+        R = np.sort(R)
         profiles, counts = np.unique(B[R], axis=0, return_counts=True)
         for choice in np.argsort(-counts, kind="stable")[:PROFILES_PER_CELL]:
             if R.size < k or m.target[cell] - m.now[cell] < k:
                 break
             prof = profiles[choice].astype(np.int64)
+            tries += 1
             if _try_group(X, B, R, prof, present, qi, miss, k, space, impossible, rng_uniform,
                           moved):
                 done += 1
@@ -506,8 +548,8 @@ def _try_group(X: np.ndarray, B: np.ndarray, R: np.ndarray, prof: np.ndarray,
                rng_uniform: Callable[[int], np.ndarray], moved: np.ndarray) -> bool:
     """Move the k records of ``R`` that best fit profile ``prof`` into it, if that is allowed
     and lowers the objective; returns whether it did. Members are the records that can leave
-    all their combinations alone (a combination keeps more than k records), closest first;
-    the group's leaving is then checked as a whole."""
+    all their combinations alone (each keeps at least k records) first, then the others, each
+    closest first; the group's leaving is then checked as a whole."""
     cur = space.cells_of(X[R])
     slack = np.where(space.check[cur], space.now[cur] - k - 1, np.inf).min(axis=1)
     dist = (B[R] != prof[None, :]).sum(axis=1) + rng_uniform(R.size) * 0.5

@@ -185,6 +185,8 @@ def _protection_changes(prot: dict) -> str:
                        ("records_rebalanced", "records moved back toward the table before")):
         if key in prot:
             rows.append([label, prot.get(key), share(prot.get(key))])
+    if prot.get("rebalance_note"):
+        rows.append(["last step (rebalance)", prot.get("rebalance_note"), ""])
     rows += [
         ["quasi-identifier cells suppressed (set to missing)",
          prot.get("suppressed_cells"), _share(prot.get("suppressed_cell_share"))],
