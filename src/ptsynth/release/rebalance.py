@@ -78,7 +78,7 @@ MAX_GROUP_TRIES = 8192
 GROUP_POOL = 32
 HELD_BYTES = 1 << 28
 #: Profiles tried per combination to refill (the most common ones among its records before).
-PROFILES_PER_CELL = 3
+PROFILES_PER_CELL = 2
 #: Marginals with at most this many cells are held over every cell (a cell's index is its key,
 #: counts by bincount); larger ones over the cells seen before or now (looked up by search).
 DENSE_CELLS = 1 << 22
@@ -553,6 +553,8 @@ def _try_group(X: np.ndarray, B: np.ndarray, R: np.ndarray, prof: np.ndarray,
     cur = space.cells_of(X[R])
     slack = np.where(space.check[cur], space.now[cur] - k - 1, np.inf).min(axis=1)
     dist = (B[R] != prof[None, :]).sum(axis=1) + rng_uniform(R.size) * 0.5
+    if int((slack >= 0).sum()) < k:  # some member would take a combination below k: in
+        return False  # practice the whole-group check then fails too (measured: same result)
     members = R[np.lexsort((dist, slack < 0))[:k]]
     new_rows = X[members].copy()
     new_rows[:, qi] = prof
